@@ -1,0 +1,174 @@
+// shaper-control's core: everything the daemon does, minus the event loop.
+//
+// It owns the policy in force, the tenant ids (stable by name across
+// reloads), the connection to the dataplane and the mapped stats segment, the
+// demand estimators and allocators (one per direction), and what the
+// metrics, `status` and `explain` report. The event loop (daemon.h) calls
+// Tick() on its timer and Reload() on inotify, SIGHUP or the admin command;
+// tests call them directly with an injected clock and a connector to an
+// in-process dataplane, so the whole control logic runs without root, DPDK
+// or wall-clock waits.
+//
+// Connection life: Tick() connects when not connected and the backoff allows
+// (100 ms, doubling, capped at 2 s), says hello, maps the stats segment and
+// pushes the plan compiled from the policy in force. A transport failure on
+// any call, or a heartbeat in the stats segment that stood still for longer
+// than heartbeat_stall_ns, drops the connection (shaper_dataplane_up 0); the
+// next connection pushes the plan again. The dataplane keeps enforcing its
+// last plan meanwhile, so a control outage costs only the dynamic shares.
+//
+// Allocation (allocation.mode): every interval the per-tenant counters are
+// sampled into the demand estimators (both modes: `status` shows measured
+// rates either way); in dynamic mode the allocator then shares each
+// direction's shape rate (link -> groups -> tenants) and the rates that moved
+// beyond the hysteresis are pushed. Static mode pushes nothing after the
+// plan, whose assured rates are the guarantees.
+//
+// Threads: the event loop calls everything except CollectMetrics(), which
+// the Exposer's threads call at scrape time. One mutex guards the state both
+// sides read; it is never taken on the packet path (that is another process).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/metric_family.h>
+
+#include "config/model.h"
+#include "control/alloc/allocator.h"
+#include "control/alloc/demand.h"
+#include "control/daemon/log.h"
+#include "control/dpclient/dataplane_client.h"
+#include "control/dpclient/plan_compiler.h"
+#include "dataplane/ctl/stats_segment.h"
+
+namespace shaper::control {
+
+struct CoreOptions {
+  std::string policy_path;
+  uint32_t metrics_top_n = 20;                     // tenants on /metrics (all on /metrics/tenants)
+  uint64_t heartbeat_stall_ns = 2'000'000'000;     // dataplane counted as gone after this
+  uint64_t backoff_initial_ns = 100'000'000;
+  uint64_t backoff_max_ns = 2'000'000'000;
+  alloc::DemandConfig demand;
+};
+
+using DataplaneConnector =
+    std::function<std::expected<std::unique_ptr<dpclient::DataplaneApi>, std::string>()>;
+using MonotonicClock = std::function<uint64_t()>;  // ns, CLOCK_MONOTONIC or a test's
+using WallClock = std::function<double()>;         // seconds since the epoch
+
+// The default connector: DataplaneClient on `socket_path`, calls bounded by `timeout`.
+DataplaneConnector SocketConnector(std::string socket_path,
+                                   std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+uint64_t MonotonicNowNs();
+double WallNowSeconds();
+
+// Upper bounds (seconds) of shaper_allocation_duration_seconds.
+inline constexpr std::array<double, 12> kAllocationBuckets = {
+    1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 1e-1};
+
+struct ReloadOutcome {
+  bool ok = false;
+  std::string error;  // diagnostics or the dataplane's reason
+  uint32_t tenants = 0;
+};
+
+class ControlCore {
+ public:
+  ControlCore(CoreOptions options, DataplaneConnector connector, MonotonicClock clock,
+              WallClock wall_clock, const Logger& log);
+  ~ControlCore();
+  ControlCore(const ControlCore&) = delete;
+  ControlCore& operator=(const ControlCore&) = delete;
+
+  // Loads the policy; on error every diagnostic, one per line.
+  std::expected<void, std::string> Start();
+
+  // One step: liveness check, (re)connection when due, sampling and
+  // allocation when an interval has passed. Never blocks longer than the
+  // connector's timeout.
+  void Tick();
+
+  // Re-reads the policy file. An invalid file (or a plan the dataplane
+  // refuses) changes nothing in force. `trigger` is logged (inotify, sighup, admin).
+  ReloadOutcome Reload(std::string_view trigger);
+
+  // How often the event loop should call Tick().
+  uint64_t tick_period_ns() const;
+  bool dataplane_up() const;
+  uint64_t plan_generation() const;
+
+  // Admin replies.
+  nlohmann::json Status() const;
+  nlohmann::json Explain(std::string_view tenant) const;
+
+  // Scrape time (any thread): aggregates plus the top-N tenants, or every tenant.
+  std::vector<prometheus::MetricFamily> CollectMetrics(bool all_tenants) const;
+
+ private:
+  struct Direction {
+    std::vector<alloc::GroupSpec> groups;
+    std::vector<alloc::TenantSpec> tenants;  // index = tenant id; holes have ceiling 0
+    std::vector<uint64_t> guaranteed_bps;    // index = tenant id
+    std::vector<uint64_t> pushed_bps;        // assured rate the dataplane enforces
+    alloc::Allocator allocator;
+    alloc::Allocation allocation;
+    bool has_allocation = false;
+    std::optional<alloc::DemandEstimator> demand;
+  };
+
+  void InstallPolicyLocked(config::Policy&& policy, const std::vector<std::string>& old_names);
+  void ResetPushedLocked();
+  void ConnectLocked(uint64_t now_ns);
+  void DisconnectLocked(std::string_view reason);
+  void SampleAndAllocateLocked(uint64_t now_ns, bool allocate);
+  void PushRatesLocked();
+  uint32_t IdLimitLocked() const { return static_cast<uint32_t>(names_.size()); }
+  void ObserveAllocationLocked(double seconds);
+
+  CoreOptions options_;
+  DataplaneConnector connector_;
+  MonotonicClock clock_;
+  WallClock wall_clock_;
+  const Logger& log_;
+
+  mutable std::mutex mu_;
+  config::Policy policy_;
+  dpclient::TenantIds ids_;
+  std::vector<std::string> names_;  // index = tenant id; "" for a hole
+  std::array<Direction, config::kDirections> dirs_;
+
+  std::unique_ptr<dpclient::DataplaneApi> api_;
+  std::optional<ctl::StatsReader> stats_;
+  uint32_t dp_max_tenants_ = UINT32_MAX;
+  std::vector<std::string> port_names_;  // from the hello, for the port label
+  uint64_t generation_ = 0;  // plan in force at the dataplane; 0 = none pushed
+  uint64_t next_connect_ns_ = 0;
+  uint64_t backoff_ns_ = 0;
+  uint32_t connect_failures_ = 0;
+  uint64_t last_heartbeat_ = 0;
+  uint64_t heartbeat_seen_ns_ = 0;
+  uint64_t last_sample_ns_ = 0;
+  bool sampled_ = false;
+
+  // Metrics state.
+  bool policy_valid_ = false;
+  uint64_t reloads_success_ = 0;
+  uint64_t reloads_error_ = 0;
+  double last_reload_seconds_ = 0;
+  std::array<uint64_t, kAllocationBuckets.size()> alloc_bucket_counts_{};
+  uint64_t alloc_count_ = 0;
+  double alloc_sum_seconds_ = 0;
+};
+
+}  // namespace shaper::control

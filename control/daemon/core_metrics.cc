@@ -1,0 +1,229 @@
+// ControlCore::CollectMetrics: the Prometheus families (DESIGN.md,
+// "Metrics"), built at scrape time from the stats segment and the last
+// allocation. Building MetricFamily values directly (a prometheus::Collectable)
+// rather than keeping a Gauge per series means a million tenant series cost
+// nothing between scrapes, and a reload that removes a tenant removes its
+// series without bookkeeping.
+//
+// Units are Prometheus base units: bytes and seconds; the allocator's bit
+// rates are divided by 8.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+
+#include "control/daemon/core.h"
+
+namespace shaper::control {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+ClientMetric& Sample(MetricFamily& f, std::vector<ClientMetric::Label> labels) {
+  ClientMetric& m = f.metric.emplace_back();
+  m.label = std::move(labels);
+  return m;
+}
+
+void Gauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value) {
+  Sample(f, std::move(labels)).gauge.value = value;
+}
+
+void Counter(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value) {
+  Sample(f, std::move(labels)).counter.value = value;
+}
+
+double Bytes(uint64_t bps) { return static_cast<double>(bps) / 8.0; }
+
+}  // namespace
+
+std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
+  std::lock_guard lock(mu_);
+  std::vector<MetricFamily> out;
+
+  {
+    MetricFamily up = Family("shaper_dataplane_up",
+                             "1 when shaper-control is connected to a live dataplane", MetricType::Gauge);
+    Gauge(up, {}, api_ ? 1 : 0);
+    out.push_back(std::move(up));
+    MetricFamily valid = Family("shaper_policy_valid",
+                                "1 when the policy file on disk is the one in force (last load or reload succeeded)",
+                                MetricType::Gauge);
+    Gauge(valid, {}, policy_valid_ ? 1 : 0);
+    out.push_back(std::move(valid));
+    MetricFamily reloads = Family("shaper_policy_reloads_total", "Policy reloads by result",
+                                  MetricType::Counter);
+    Counter(reloads, {{"result", "success"}}, static_cast<double>(reloads_success_));
+    Counter(reloads, {{"result", "error"}}, static_cast<double>(reloads_error_));
+    out.push_back(std::move(reloads));
+    MetricFamily last = Family("shaper_policy_last_reload_timestamp_seconds",
+                               "Unix time of the last successful policy load", MetricType::Gauge);
+    Gauge(last, {}, last_reload_seconds_);
+    out.push_back(std::move(last));
+  }
+  {
+    MetricFamily hist = Family("shaper_allocation_duration_seconds",
+                               "Time to allocate both directions (link -> groups -> tenants)",
+                               MetricType::Histogram);
+    ClientMetric& m = Sample(hist, {});
+    m.histogram.sample_count = alloc_count_;
+    m.histogram.sample_sum = alloc_sum_seconds_;
+    for (size_t b = 0; b < kAllocationBuckets.size(); ++b) {
+      m.histogram.bucket.push_back({alloc_bucket_counts_[b], kAllocationBuckets[b]});
+    }
+    m.histogram.bucket.push_back({alloc_count_, std::numeric_limits<double>::infinity()});
+    out.push_back(std::move(hist));
+  }
+  {
+    MetricFamily link = Family("shaper_link_capacity_bytes_per_second",
+                               "The shape rate of each direction (what tenants share)", MetricType::Gauge);
+    for (int d = 0; d < config::kDirections; ++d) {
+      Gauge(link, {{"direction", config::DirectionName(static_cast<config::Direction>(d))}},
+            Bytes(policy_.link.shape_rate_bps));
+    }
+    out.push_back(std::move(link));
+  }
+  if (!stats_) return out;
+  const ctl::StatsReader& stats = *stats_;
+
+  {
+    MetricFamily rx = Family("shaper_port_receive_packets_total", "Packets received per port",
+                             MetricType::Counter);
+    MetricFamily tx = Family("shaper_port_transmit_packets_total", "Packets transmitted per port",
+                             MetricType::Counter);
+    MetricFamily missed = Family("shaper_port_receive_missed_total",
+                                 "Packets the NIC dropped because RX was not polled fast enough (imissed)",
+                                 MetricType::Counter);
+    for (uint32_t p = 0; p < stats.num_ports(); ++p) {
+      const abi::PortStats ps = stats.Port(p);
+      const std::string name = p < port_names_.size() ? port_names_[p] : std::to_string(p);
+      Counter(rx, {{"port", name}}, static_cast<double>(ps.rx_packets));
+      Counter(tx, {{"port", name}}, static_cast<double>(ps.tx_packets));
+      Counter(missed, {{"port", name}}, static_cast<double>(ps.imissed));
+    }
+    out.push_back(std::move(rx));
+    out.push_back(std::move(tx));
+    out.push_back(std::move(missed));
+  }
+  {
+    MetricFamily busy = Family("shaper_lcore_busy_ratio",
+                               "Share of an lcore's cycles spent in rounds that moved packets (since start)",
+                               MetricType::Gauge);
+    for (uint32_t i = 0; i < stats.num_lcores(); ++i) {
+      const abi::LcoreStats l = stats.Lcore(i);
+      if (l.in_use == 0) continue;
+      const double ratio =
+          l.total_cycles == 0 ? 0 : static_cast<double>(l.busy_cycles) / static_cast<double>(l.total_cycles);
+      Gauge(busy, {{"lcore", std::to_string(l.lcore_id)}}, ratio);
+    }
+    out.push_back(std::move(busy));
+  }
+  {
+    MetricFamily delay = Family("shaper_class_queue_delay_seconds",
+                                "Sojourn time of transmitted packets per class", MetricType::Histogram);
+    for (uint32_t d = 0; d < config::kDirections; ++d) {
+      for (uint32_t c = 0; c < policy_.classes.size() && c < abi::kStatsClasses; ++c) {
+        const abi::ClassStats cs = stats.SumClass(d, c);
+        ClientMetric& m = Sample(delay, {{"direction", abi::DirectionName(d)},
+                                         {"class", policy_.classes[c].name}});
+        m.histogram.sample_count = cs.sojourn_count;
+        m.histogram.sample_sum = static_cast<double>(cs.sojourn_sum_ns) * 1e-9;
+        uint64_t cumulative = 0;
+        // Bucket b's upper bound is 2^b ns; the last one is open (+Inf).
+        for (uint32_t b = 0; b + 1 < abi::kSojournBuckets; ++b) {
+          cumulative += cs.sojourn_hist[b];
+          m.histogram.bucket.push_back({cumulative, std::ldexp(1e-9, static_cast<int>(b))});
+        }
+        cumulative += cs.sojourn_hist[abi::kSojournBuckets - 1];
+        m.histogram.bucket.push_back({std::max(cumulative, cs.sojourn_count),
+                                      std::numeric_limits<double>::infinity()});
+      }
+    }
+    out.push_back(std::move(delay));
+  }
+
+  // Tenants: every one, or the top N by measured rate (both directions).
+  const uint32_t limit = IdLimitLocked();
+  std::vector<uint32_t> selected;
+  for (uint32_t id = 0; id < limit; ++id) {
+    if (!names_[id].empty()) selected.push_back(id);
+  }
+  auto rate_of = [&](uint32_t id) {
+    uint64_t sum = 0;
+    for (const Direction& dir : dirs_) {
+      if (dir.demand && id < dir.demand->size()) sum += dir.demand->tenant(id).tx_bps;
+    }
+    return sum;
+  };
+  if (!all_tenants && selected.size() > options_.metrics_top_n) {
+    std::vector<uint64_t> rates(limit, 0);
+    for (uint32_t id : selected) rates[id] = rate_of(id);
+    std::partial_sort(selected.begin(), selected.begin() + options_.metrics_top_n, selected.end(),
+                      [&](uint32_t a, uint32_t b) { return rates[a] != rates[b] ? rates[a] > rates[b] : a < b; });
+    selected.resize(options_.metrics_top_n);
+    std::sort(selected.begin(), selected.end());
+  }
+
+  MetricFamily tx_bytes = Family("shaper_tenant_transmit_bytes_total",
+                                 "Bytes transmitted per tenant, direction and class", MetricType::Counter);
+  MetricFamily tx_packets = Family("shaper_tenant_transmit_packets_total",
+                                   "Packets transmitted per tenant, direction and class", MetricType::Counter);
+  MetricFamily arrival = Family("shaper_tenant_arrival_bytes_total",
+                                "Bytes offered to the scheduler per tenant and direction (before drops)",
+                                MetricType::Counter);
+  MetricFamily drops = Family("shaper_tenant_drop_packets_total",
+                              "Packets dropped per tenant, direction and reason", MetricType::Counter);
+  MetricFamily queue = Family("shaper_tenant_queue_bytes", "Bytes queued per tenant, direction and class",
+                              MetricType::Gauge);
+  MetricFamily rate = Family("shaper_tenant_rate_bytes_per_second",
+                             "Per tenant and direction: allocated (assured rate in force), demand "
+                             "(estimated), guaranteed and ceiling (from the policy)",
+                             MetricType::Gauge);
+  for (uint32_t id : selected) {
+    const std::string& tenant = names_[id];
+    for (uint32_t d = 0; d < config::kDirections; ++d) {
+      const std::string direction = abi::DirectionName(d);
+      const ctl::TenantTotals t = stats.SumTenant(id, d);
+      for (uint32_t c = 0; c < policy_.classes.size() && c < abi::kStatsClasses; ++c) {
+        const std::string& cls = policy_.classes[c].name;
+        Counter(tx_bytes, {{"tenant", tenant}, {"direction", direction}, {"class", cls}},
+                static_cast<double>(t.tx[c].tx_bytes));
+        Counter(tx_packets, {{"tenant", tenant}, {"direction", direction}, {"class", cls}},
+                static_cast<double>(t.tx[c].tx_packets));
+        Gauge(queue, {{"tenant", tenant}, {"direction", direction}, {"class", cls}},
+              static_cast<double>(t.queued_bytes[c]));
+      }
+      Counter(arrival, {{"tenant", tenant}, {"direction", direction}}, static_cast<double>(t.arrival_bytes));
+      for (uint32_t r = 0; r < abi::kDropReasons; ++r) {
+        Counter(drops, {{"tenant", tenant}, {"direction", direction}, {"reason", abi::DropReasonName(r)}},
+                static_cast<double>(t.drop_packets[r]));
+      }
+      const Direction& dir = dirs_[d];
+      const uint64_t demand_bps = dir.demand && id < dir.demand->size() ? dir.demand->demand_bps(id) : 0;
+      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "allocated"}},
+            Bytes(id < dir.pushed_bps.size() ? dir.pushed_bps[id] : 0));
+      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "demand"}}, Bytes(demand_bps));
+      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "guaranteed"}},
+            Bytes(dir.tenants[id].guaranteed_bps));
+      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "ceiling"}},
+            Bytes(dir.tenants[id].ceiling_bps));
+    }
+  }
+  for (MetricFamily* f : {&tx_bytes, &tx_packets, &arrival, &drops, &queue, &rate}) {
+    out.push_back(std::move(*f));
+  }
+  return out;
+}
+
+}  // namespace shaper::control

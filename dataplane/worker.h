@@ -1,0 +1,140 @@
+// The worker lcore: one port pair, both directions, one loop.
+//
+// Each iteration reads the TSC once and, per direction: retries frames the
+// TX queue refused last time, takes a burst from RX, classifies it, offers
+// each frame to the scheduler (or the bypass), asks the scheduler what may
+// leave now and hands that to TX. Frames the TX queue does not accept stay
+// in a small per-direction buffer and go first next time; the buffer being
+// full throttles dequeue, so a stuck link backs up into the tenant queues
+// (where queue limits drop and count) rather than losing frames silently.
+//
+// Non-IP frames (ARP, LLDP, ...) skip the tenant queues within a token
+// bucket of 1% of the shape rate: neighbours and link protocols keep working
+// under full load, and a flood of them cannot take more than that; beyond
+// the budget they queue as default-tenant traffic.
+//
+// Without a plan the worker is a transparent bridge: frames go straight from
+// RX to TX, counted as the default tenant's.
+//
+// Every drop happens in Drop(): counted per tenant, direction, class and
+// reason in this lcore's block of the stats segment (plain stores: one writer
+// per block), then freed. RX never stalls for lack of mbufs: when the pool's
+// free count falls below a watermark, new frames are dropped as `pool_low`
+// instead of queued, which keeps mbufs for the RX rings.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/abi/plan.h"
+#include "dataplane/abi/stats.h"
+#include "dataplane/mbuf_meta.h"
+#include "dataplane/runtime_plan.h"
+#include "dataplane/sched/scheduler.h"
+
+struct rte_mempool;
+
+namespace shaper::dataplane {
+
+inline constexpr uint32_t kRxBurst = 32;
+inline constexpr uint32_t kTxBuffer = 2 * kRxBurst;
+// Empty iterations before an idle worker may sleep (--idle-sleep-us).
+inline constexpr uint32_t kIdlePollsBeforeSleep = 1024;
+
+// Byte token bucket in 32.32 fixed point, so refill needs no division.
+class TokenBucket {
+ public:
+  void Configure(uint64_t bytes_per_s, uint64_t burst_bytes, uint64_t tsc_hz, uint64_t now_tsc);
+  bool Take(uint32_t bytes, uint64_t now_tsc);
+
+ private:
+  uint64_t rate_q32_per_tsc_ = 0;
+  uint64_t burst_q32_ = 0;
+  uint64_t tokens_q32_ = 0;
+  uint64_t last_tsc_ = 0;
+  uint64_t max_elapsed_tsc_ = 0;
+};
+
+struct WorkerConfig {
+  uint32_t index = 0;   // RCU reader id and stats lcore slot
+  uint16_t port_a = 0;  // tenant-facing: A->B is upload
+  uint16_t port_b = 1;
+  uint16_t queue = 0;
+  rte_mempool* pool = nullptr;
+  uint32_t pool_low_watermark = 0;  // free mbufs below which new frames are dropped
+  uint32_t max_tenants = 0;
+  uint32_t idle_sleep_us = 0;  // 0: never sleep
+};
+
+// Where the worker's counters go: its own block of the stats segment.
+struct WorkerStats {
+  std::byte* base = nullptr;
+  const abi::StatsHeader* header = nullptr;
+  uint32_t slot = 0;
+};
+
+// Counts that are not in the stats segment's layout; for logs and tests.
+struct WorkerTotals {
+  uint64_t bypass_packets = 0;
+  uint64_t malformed_packets = 0;  // forwarded as default tenant
+  uint64_t unshaped_packets = 0;   // forwarded without a plan
+  uint64_t drained_at_exit = 0;    // queued frames freed at shutdown
+  uint64_t profiles_refused = 0;   // plans whose profiles did not fit the schedulers
+};
+
+class Worker {
+ public:
+  Worker(const WorkerConfig& config, PlanPublisher& plans, WorkerStats stats,
+         const std::atomic<bool>& stop);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // The lcore body: loops until `stop`, then drains and frees every queued
+  // frame. Returns 0.
+  int Run();
+  // One loop iteration at `now_tsc`; returns the frames moved (RX + TX).
+  uint32_t Poll(uint64_t now_tsc);
+  // Frees every frame held in scheduler queues and TX buffers.
+  void Drain();
+
+  const WorkerTotals& totals() const { return totals_; }
+  uint64_t queued_bytes() const;
+
+ private:
+  using Sched = sched::Scheduler<MbufTraits>;
+  struct Dir {
+    uint32_t direction = 0;  // abi::kUpload / kDownload
+    uint16_t rx_port = 0;
+    uint16_t tx_port = 0;
+    std::unique_ptr<Sched> scheduler;
+    TokenBucket bypass;
+    rte_mbuf* tx[kTxBuffer] = {};
+    uint32_t tx_count = 0;
+  };
+
+  uint32_t PollDirection(Dir& dir, uint64_t now_tsc, bool pool_low);
+  void Transmit(Dir& dir);
+  void CountOut(Dir& dir, rte_mbuf* m, uint64_t now_tsc);
+  void Drop(Dir& dir, rte_mbuf* m, uint32_t tenant, uint32_t cls, abi::DropReason reason);
+  void PublishQueued(Dir& dir, uint32_t tenant, uint32_t cls);
+  void SwapPlan(const RuntimePlan* plan, uint64_t now_tsc);
+  abi::TenantStats* TenantStatsOf(uint32_t tenant, uint32_t direction) {
+    return abi::TenantAt(lcore_, *stats_.header, tenant, direction);
+  }
+
+  WorkerConfig config_;
+  PlanPublisher& plans_;
+  WorkerStats stats_;
+  abi::LcoreStats* lcore_;
+  const std::atomic<bool>& stop_;
+  const RuntimePlan* plan_ = nullptr;       // the plan the schedulers' profiles come from
+  const RuntimePlan* seen_plan_ = nullptr;  // the last one published (plan_ unless refused)
+  uint64_t tsc_hz_;
+  uint64_t ns_per_tsc_q32_;  // sojourn: ns = (tsc * this) >> 32
+  Dir dirs_[abi::kDirections];
+  WorkerTotals totals_;
+  uint32_t idle_polls_ = 0;
+};
+
+}  // namespace shaper::dataplane

@@ -1,0 +1,97 @@
+// Variant C: shaper's own packet path, one direction (upload: the tenant is
+// the source address), as the dataplane worker runs it: classify the burst
+// into the mbuf dynfield, enqueue each frame into sched::Scheduler, dequeue
+// what may leave now, count per tenant and class in abi::TenantStats (the
+// stats segment's layout), send to net_null.
+//
+// Classification is shaper's ClassifyTables (rte_lpm on the source address,
+// one /32 rule per tenant) when the dataplane library is built
+// (SHAPER_BENCH_REAL_CLASSIFIER) and the config asks for it; otherwise a
+// stand-in writes the stream's precomputed tenant into the dynfield (an
+// array lookup), and the bench says which one each figure used.
+//
+// Profile: tenant i (ids 1..N; 0 is the default tenant, which gets nothing
+// here) has assured = link / N, ceiling = ceiling_factor x that, weight 1;
+// classes: 0 latency (max_share 20%, queue_limit 5 ms), 1 bulk (50 ms).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/abi/stats.h"
+#include "dataplane/mbuf_meta.h"
+#include "dataplane/sched/scheduler.h"
+#include "tests/bench/dataplane/harness.h"
+
+#ifdef SHAPER_BENCH_REAL_CLASSIFIER
+#include "dataplane/classify.h"
+#endif
+
+namespace shaper::bench {
+
+struct ShaperConfig {
+  uint64_t link_bps = 0;
+  uint32_t num_tenants = 0;
+  uint32_t ceiling_factor = 4;
+  uint32_t burst_bytes = 3048;
+  uint64_t tenant_queue_bytes = 2 * 64 * kFrameBytes;  // rte_sched's 2 queues x 64 frames
+  uint64_t global_queue_bytes = 0;                      // watermark; 0 = none
+  // Use shaper's ClassifyTables (when built in); false: the stand-in.
+  bool real_classifier = true;
+};
+
+// Per-tenant dataplane state of one direction, excluding queued packets.
+struct StateBytes {
+  uint64_t profile_bytes = 0;    // sizeof(sched::TenantProfile)
+  uint64_t sched_bytes = 0;        // Scheduler::TenantStateBytes: its per-tenant structs
+  uint64_t sched_alloc_bytes = 0;  // the same from its allocation (slope over tenants)
+  uint64_t stats_bytes = 0;      // sizeof(abi::TenantStats)
+  uint64_t heap_bytes = 0;       // whole allocation: Profile + Scheduler + stats, all tenants
+  uint64_t tenants = 0;
+};
+
+// Registers the MbufMeta dynfield: the dataplane's own registration when it
+// is linked in, else a bench-local field of the same layout.
+std::string RegisterBenchMeta();
+bool UsingRealClassifier();
+
+class ShaperVariant {
+ public:
+  using Sched = sched::Scheduler<dataplane::MbufTraits>;
+
+  static std::unique_ptr<ShaperVariant> Create(const ShaperConfig& config, uint16_t tx_port,
+                                               std::string* error);
+  ~ShaperVariant();
+  ShaperVariant(const ShaperVariant&) = delete;
+  ShaperVariant& operator=(const ShaperVariant&) = delete;
+
+  void Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t n, uint64_t now_tsc,
+               RunStats& stats);
+
+  const StateBytes& state_bytes() const { return state_; }
+  // Frames sent per bench tenant (index = stream tenant id), for --accuracy.
+  uint64_t TxPackets(uint32_t stream_tenant) const;
+  uint64_t TxBytes(uint32_t stream_tenant) const;
+  const abi::TenantStats& Stats(uint32_t stream_tenant) const;
+  const Sched& scheduler() const { return *sched_; }
+  bool real_classifier() const { return real_classifier_; }
+  double classifier_build_s() const { return classifier_build_s_; }
+
+ private:
+  ShaperVariant() = default;
+
+  uint16_t tx_port_ = 0;
+  std::unique_ptr<sched::Profile> profile_;
+  std::unique_ptr<Sched> sched_;
+  std::vector<abi::TenantStats> tenant_stats_;  // index = scheduler tenant id
+  StateBytes state_;
+  bool real_classifier_ = false;
+  double classifier_build_s_ = 0;
+#ifdef SHAPER_BENCH_REAL_CLASSIFIER
+  std::unique_ptr<dataplane::ClassifyTables> classify_;
+#endif
+};
+
+}  // namespace shaper::bench

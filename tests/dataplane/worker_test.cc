@@ -1,0 +1,316 @@
+// The worker loop in-process, on two ports made of rte_rings (net_ring):
+// the test puts frames on a port's RX ring, calls Worker::Poll() with a TSC
+// it controls, and reads what the other port transmitted from its TX ring.
+#include "dataplane/worker.h"
+
+#include <gtest/gtest.h>
+#include <rte_cycles.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "dataplane/ctl/plan_validate.h"
+#include "dataplane/ctl/stats_segment.h"
+#include "dataplane/port.h"
+#include "dataplane/runtime_plan.h"
+#include "tests/dataplane/dpdk_env.h"
+#include "tests/dataplane/plan_blob.h"
+#include "tests/tools/packet_builder.h"
+
+namespace shaper::dataplane {
+namespace {
+
+using testing::DpdkEnv;
+using testing::Packet;
+using Frame = std::vector<uint8_t>;
+constexpr uint32_t kMaxTenants = 64;
+
+// A net_ring port: frames pushed on `in` are received, frames sent land on `out`.
+struct RingPort {
+  rte_ring* in = nullptr;
+  rte_ring* out = nullptr;
+  uint16_t id = 0;
+};
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_DPDK();
+    static int instance = 0;
+    ++instance;
+    baseline_in_use_ = rte_mempool_in_use_count(DpdkEnv::pool());
+    for (int i = 0; i < 2; ++i) {
+      RingPort& p = ports_[i];
+      const std::string tag = std::to_string(instance) + "_" + std::to_string(i);
+      p.in = rte_ring_create(("in" + tag).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+      p.out = rte_ring_create(("out" + tag).c_str(), tx_ring_size_, 0,
+                              RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+      ASSERT_TRUE(p.in && p.out);
+      const int id = rte_eth_from_rings(("ring" + tag).c_str(), &p.in, 1, &p.out, 1, 0);
+      ASSERT_GE(id, 0);
+      p.id = static_cast<uint16_t>(id);
+      auto port = Port::Configure(p.id, PortConfig{}, DpdkEnv::pool());
+      ASSERT_TRUE(port.has_value()) << port.error();
+      ASSERT_TRUE(port->Start().has_value());
+      open_ports_.push_back(std::move(*port));
+    }
+    auto stats = ctl::StatsSegment::Create(1, kMaxTenants, 2, rte_get_tsc_hz());
+    ASSERT_TRUE(stats.has_value()) << stats.error();
+    stats_ = std::move(*stats);
+    auto pub = PlanPublisher::Create(1);
+    ASSERT_TRUE(pub.has_value()) << pub.error();
+    plans_ = std::move(*pub);
+    MakeWorker(0);
+  }
+
+  void MakeWorker(uint32_t low_watermark) {
+    WorkerConfig wc{.index = 0,
+                    .port_a = ports_[0].id,
+                    .port_b = ports_[1].id,
+                    .queue = 0,
+                    .pool = DpdkEnv::pool(),
+                    .pool_low_watermark = low_watermark,
+                    .max_tenants = kMaxTenants,
+                    .idle_sleep_us = 0};
+    if (worker_) worker_->Drain();
+    worker_ = std::make_unique<Worker>(wc, *plans_,
+                                       WorkerStats{stats_->base(), &stats_->header(), 0}, stop_);
+  }
+
+  void TearDown() override {
+    if (!DpdkEnv::ready()) return;
+    if (worker_) worker_->Drain();
+    for (RingPort& p : ports_) {
+      for (rte_ring* r : {p.in, p.out}) {
+        void* m = nullptr;
+        while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      }
+    }
+    open_ports_.clear();
+    plans_.reset();
+    EXPECT_EQ(rte_mempool_in_use_count(DpdkEnv::pool()), baseline_in_use_) << "mbufs leaked";
+    for (RingPort& p : ports_) {
+      rte_ring_free(p.in);
+      rte_ring_free(p.out);
+    }
+  }
+
+  void Send(int port, const std::vector<Frame>& frames) {
+    for (const Frame& f : frames) {
+      rte_mbuf* m = testing::MakeMbuf(f);
+      ASSERT_NE(m, nullptr);
+      ASSERT_EQ(rte_ring_enqueue(ports_[port].in, m), 0);
+    }
+  }
+
+  std::vector<Frame> Received(int port) {
+    std::vector<Frame> out;
+    void* p = nullptr;
+    while (rte_ring_dequeue(ports_[port].out, &p) == 0) {
+      auto* m = static_cast<rte_mbuf*>(p);
+      const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+      out.emplace_back(d, d + m->data_len);
+      rte_pktmbuf_free(m);
+    }
+    return out;
+  }
+
+  void PublishPlan(const testing::PlanBlob& blob) {
+    const auto bytes = blob.bytes();
+    ctl::Limits limits;
+    limits.max_tenants = kMaxTenants;
+    auto view = ctl::ValidatePlan(bytes, limits);
+    ASSERT_TRUE(view.has_value()) << view.error();
+    auto plan = BuildRuntimePlan(*view, ++generation_, rte_get_tsc_hz());
+    ASSERT_TRUE(plan.has_value()) << plan.error();
+    plans_->Publish(std::move(*plan));
+  }
+
+  const abi::TenantStats& Tenant(uint32_t id, uint32_t dir) { return *stats_->tenant(0, id, dir); }
+
+  uint32_t tx_ring_size_ = 1024;
+  RingPort ports_[2];
+  std::vector<Port> open_ports_;
+  std::unique_ptr<ctl::StatsSegment> stats_;
+  std::unique_ptr<PlanPublisher> plans_;
+  std::unique_ptr<Worker> worker_;
+  std::atomic<bool> stop_{false};
+  uint64_t generation_ = 0;
+  unsigned baseline_in_use_ = 0;
+};
+
+std::vector<Frame> UdpFrames(int n, const char* src, const char* dst, uint8_t dscp = 0) {
+  std::vector<Frame> v;
+  for (int i = 0; i < n; ++i)
+    v.push_back(Packet()
+                    .eth()
+                    .ipv4(src, dst, dscp)
+                    .udp(static_cast<uint16_t>(1000 + i), 80)
+                    .payload(64 + static_cast<size_t>(i))
+                    .bytes());
+  return v;
+}
+
+TEST_F(WorkerTest, WithoutPlanItBridgesBothWaysUnchanged) {
+  const auto up = UdpFrames(40, "10.0.0.1", "192.0.2.1");
+  const auto down = UdpFrames(40, "192.0.2.1", "10.0.0.1");
+  Send(0, up);
+  Send(1, down);
+  const uint64_t now = rte_rdtsc();
+  for (int i = 0; i < 4; ++i) worker_->Poll(now + static_cast<uint64_t>(i));
+  EXPECT_EQ(Received(1), up);
+  EXPECT_EQ(Received(0), down);
+  EXPECT_EQ(Tenant(0, abi::kUpload).arrival_packets, 40u);
+  EXPECT_EQ(Tenant(0, abi::kUpload).tx[0].tx_packets, 40u);
+  EXPECT_EQ(Tenant(0, abi::kDownload).tx[0].tx_packets, 40u);
+  EXPECT_EQ(worker_->totals().unshaped_packets, 80u);
+}
+
+TEST_F(WorkerTest, NonIpTakesTheBypassWithinItsBudget) {
+  // 1 Gbit/s link: bypass 1% = 1.25 MB/s, burst 16 KiB = 273 ARP frames of 60 bytes.
+  PublishPlan(testing::PlanBlob().link(1'000'000'000));
+  const testing::Mac mac{2, 0, 0, 0, 0, 7};
+  std::vector<Frame> arp;
+  for (int i = 0; i < 400; ++i)
+    arp.push_back(Packet().eth().arp(mac, "10.0.0.1", "10.0.0.2").payload(18).bytes());
+  ASSERT_EQ(arp[0].size(), 60u);
+  Send(0, arp);
+  const uint64_t now = rte_rdtsc();
+  for (int i = 0; i < 13; ++i) worker_->Poll(now);  // same instant: no refill
+  EXPECT_EQ(worker_->totals().bypass_packets, 16384u / 60u);
+  // The rest went to the default tenant's queue (arrivals counted once each).
+  EXPECT_EQ(Tenant(0, abi::kUpload).arrival_packets, 400u);
+}
+
+TEST_F(WorkerTest, RuntsAreDroppedAsMalformed) {
+  PublishPlan(testing::PlanBlob());
+  Send(0, {Frame(10, 0xff), Frame(0)});
+  worker_->Poll(rte_rdtsc());
+  EXPECT_TRUE(Received(1).empty());
+  EXPECT_EQ(Tenant(0, abi::kUpload).drop_packets[static_cast<int>(abi::DropReason::kMalformed)],
+            2u);
+}
+
+TEST_F(WorkerTest, PoolLowDropsNewFramesButNotTheBypass) {
+  MakeWorker(/*low_watermark=*/1u << 30);  // the pool is always "low"
+  PublishPlan(testing::PlanBlob().tenant({.id = 1, .name = "t1", .prefixes = {"10.0.0.0/24"}}));
+  Send(0, UdpFrames(10, "10.0.0.5", "192.0.2.1"));
+  Send(0, {Packet().eth().arp({2, 0, 0, 0, 0, 1}, "10.0.0.5", "10.0.0.1").bytes()});
+  worker_->Poll(rte_rdtsc());
+  EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, 10u);
+  EXPECT_EQ(Tenant(1, abi::kUpload).drop_packets[static_cast<int>(abi::DropReason::kPoolLow)], 10u);
+  EXPECT_EQ(Received(1).size(), 1u) << "the ARP frame still passes";
+}
+
+TEST_F(WorkerTest, ShapedFramesLeaveUnchangedAndAreCountedPerTenantAndClass) {
+  PublishPlan(
+      testing::PlanBlob()
+          .link(10'000'000'000)
+          .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000}, {.name = "bulk"}})
+          .dscp(0, 1)
+          .default_class(1)
+          .tenant(
+              {.id = 1, .name = "t1", .ceiling_bps = 5'000'000'000, .prefixes = {"10.0.0.0/24"}})
+          .tenant(
+              {.id = 2, .name = "t2", .ceiling_bps = 5'000'000'000, .prefixes = {"10.0.1.0/24"}}));
+  auto t1 = UdpFrames(10, "10.0.0.9", "192.0.2.1", 46);
+  auto t2 = UdpFrames(10, "10.0.1.9", "192.0.2.1", 0);
+  Send(0, t1);
+  Send(0, t2);
+  const uint64_t hz = rte_get_tsc_hz();
+  uint64_t now = rte_rdtsc();
+  std::vector<Frame> out;
+  for (int i = 0; i < 100 && out.size() < 20; ++i) {
+    worker_->Poll(now);
+    now += hz / 10000;  // 100 us per round: plenty at 5 Gbit/s
+    for (auto& f : Received(1)) out.push_back(std::move(f));
+  }
+  std::vector<Frame> want = t1;
+  want.insert(want.end(), t2.begin(), t2.end());
+  std::sort(out.begin(), out.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(out, want);
+  EXPECT_EQ(Tenant(1, abi::kUpload).tx[0].tx_packets, 10u) << "dscp 46 -> class 0";
+  EXPECT_EQ(Tenant(2, abi::kUpload).tx[1].tx_packets, 10u) << "dscp 0 -> class 1";
+  EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, 10u);
+  EXPECT_EQ(worker_->queued_bytes(), 0u);
+}
+
+// Shaping must not add delay when there is room: a frame of an idle tenant
+// under its rates leaves in the same poll that received it.
+TEST_F(WorkerTest, AnIdleTenantsFrameLeavesInTheSamePoll) {
+  PublishPlan(
+      testing::PlanBlob()
+          .link(1'000'000'000)
+          .tenant({.id = 1,
+                   .name = "t1",
+                   .assured_bps = 100'000'000,
+                   .ceiling_bps = 900'000'000,
+                   .prefixes = {"10.0.0.0/24"}})
+          .tenant(
+              {.id = 2, .name = "t2", .ceiling_bps = 900'000'000, .prefixes = {"10.0.1.0/24"}}));
+  uint64_t now = rte_rdtsc();
+  for (const char* src : {"10.0.0.1", "10.0.1.1", "172.16.0.1"}) {
+    for (int i = 0; i < 3; ++i) {
+      Send(0, UdpFrames(1, src, "192.0.2.1"));
+      worker_->Poll(now);
+      EXPECT_EQ(Received(1).size(), 1u) << src << " round " << i;
+      now += rte_get_tsc_hz() / 1000;  // 1 ms later: idle again
+    }
+  }
+}
+
+TEST_F(WorkerTest, RefusedTxIsKeptAndSentLater) {
+  // Rebuild the ports with a TX ring of 8 frames.
+  TearDown();
+  tx_ring_size_ = 8;
+  SetUp();
+  const auto up = UdpFrames(30, "10.0.0.1", "192.0.2.1");
+  Send(0, up);
+  const uint64_t now = rte_rdtsc();
+  worker_->Poll(now);
+  std::vector<Frame> got = Received(1);
+  EXPECT_EQ(got.size(), 8u);
+  for (int i = 0; i < 10; ++i) {
+    worker_->Poll(now);
+    for (auto& f : Received(1)) got.push_back(std::move(f));
+  }
+  EXPECT_EQ(got, up) << "all frames, in order, none lost";
+}
+
+TEST_F(WorkerTest, PlanSwapWaitsForTheWorkerAndKeepsCounters) {
+  PublishPlan(testing::PlanBlob().tenant({.id = 1, .name = "t1", .prefixes = {"10.0.0.0/24"}}));
+  Send(0, UdpFrames(5, "10.0.0.9", "192.0.2.1"));
+  worker_->Poll(rte_rdtsc());
+  EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, 5u);
+
+  // A worker thread polls while the main thread publishes: Publish must wait
+  // for it (RCU) and the worker must pick the new plan up.
+  std::atomic<bool> done{false};
+  std::thread poller([&] {
+    plans_->Online(0);
+    while (!done.load()) {
+      worker_->Poll(rte_rdtsc());
+      plans_->Quiescent(0);
+    }
+    plans_->Offline(0);
+  });
+  for (int i = 0; i < 3; ++i) {
+    PublishPlan(testing::PlanBlob().tenant(
+        {.id = 1, .name = "t1", .prefixes = {i % 2 ? "10.0.0.0/24" : "10.0.0.0/16"}}));
+  }
+  done = true;
+  poller.join();
+  Send(0, UdpFrames(5, "10.0.0.9", "192.0.2.1"));
+  worker_->Poll(rte_rdtsc());
+  EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, 10u) << "counters survive plan swaps";
+}
+
+}  // namespace
+}  // namespace shaper::dataplane

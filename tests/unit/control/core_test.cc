@@ -1,0 +1,378 @@
+// shaper-control's core against a real in-process dataplane ctl server:
+// plan push, demand-driven rate updates, reload (by rename, like an editor),
+// a broken policy, the dataplane going away and coming back, the metrics
+// served over HTTP (checked by promtool) and the admin socket.
+#include "control/daemon/core.h"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdio>
+#include <future>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "control/daemon/admin.h"
+#include "control/daemon/metrics.h"
+#include "control/daemon/watcher.h"
+#include "tests/unit/control/test_env.h"
+
+namespace shaper::control {
+namespace {
+
+using shaper::testing::HttpGet;
+using shaper::testing::InProcessDataplane;
+using shaper::testing::SampleValue;
+
+constexpr uint64_t kMbit = 1'000'000;
+constexpr uint64_t kTickNs = 100'000'000;
+
+// DESIGN.md's worked example: shape rate 950 Mbit/s, A 100/.. w1, B 300/400
+// w1, C 100/.. w3; all greedy -> A 190, B 390, C 370.
+constexpr const char* kPolicy = R"(version: 1
+link:
+  capacity: 1000Mbit
+  shape_at: 95%
+classes:
+  - name: realtime
+    priority: latency
+    dscp: [EF]
+    max_share: 20%
+    queue_limit: 2ms
+  - name: bulk
+    priority: bulk
+    queue_limit: 50ms
+    default: true
+tenants:
+  - name: a
+    match: {prefixes: [10.0.1.0/24]}
+    guaranteed: 100Mbit
+    ceiling: 900Mbit
+  - name: b
+    match: {prefixes: [10.0.2.0/24]}
+    guaranteed: 300Mbit
+    ceiling: 400Mbit
+  - name: c
+    match: {prefixes: [10.0.3.0/24]}
+    guaranteed: 100Mbit
+    ceiling: 900Mbit
+    weight: 3
+default_tenant: {ceiling: 50Mbit}
+allocation: {mode: dynamic, interval: 100ms}
+)";
+
+// b removed, d added, a's ceiling changed.
+constexpr const char* kPolicy2 = R"(version: 1
+link:
+  capacity: 1000Mbit
+  shape_at: 95%
+classes:
+  - name: bulk
+    priority: bulk
+    queue_limit: 50ms
+tenants:
+  - name: a
+    match: {prefixes: [10.0.1.0/24]}
+    guaranteed: 100Mbit
+    ceiling: 800Mbit
+  - name: c
+    match: {prefixes: [10.0.3.0/24]}
+    guaranteed: 100Mbit
+    ceiling: 900Mbit
+    weight: 3
+  - name: d
+    match: {prefixes: [10.0.4.0/24]}
+    guaranteed: 50Mbit
+allocation: {mode: dynamic, interval: 100ms}
+)";
+
+class ControlCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = shaper::testing::MakeTempDir();
+    ASSERT_FALSE(dir_.empty());
+    policy_path_ = dir_ + "/policy.yaml";
+    shaper::testing::WriteByRename(policy_path_, kPolicy);
+    dataplane_ = std::make_unique<InProcessDataplane>(dir_ + "/dp.sock");
+    ASSERT_TRUE(dataplane_->Start());
+    CoreOptions options;
+    options.policy_path = policy_path_;
+    core_ = std::make_unique<ControlCore>(
+        options, SocketConnector(dir_ + "/dp.sock", std::chrono::milliseconds(2000)),
+        [this] { return now_ns_.load(); }, [] { return 1'800'000'000.0; }, log_);
+    auto started = core_->Start();
+    ASSERT_TRUE(started.has_value()) << started.error();
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      for (const std::string& line : log_lines_) std::fputs(line.c_str(), stderr);
+    }
+    core_.reset();
+    dataplane_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Advances the clock one interval with greedy traffic (1 Gbit/s offered)
+  // in the download direction of `tenants`, then ticks.
+  void GreedyTick(std::initializer_list<const char*> tenants) {
+    const auto rx = dataplane_->received();
+    for (const char* name : tenants) {
+      dataplane_->AddTraffic(rx.ids.at(name), abi::kDownload, 1000 * kMbit / 8 / 10);
+    }
+    now_ns_ += kTickNs;
+    dataplane_->segment().Heartbeat(now_ns_);
+    core_->Tick();
+  }
+
+  uint64_t Assured(const char* name, uint32_t direction) {
+    const auto rx = dataplane_->received();
+    return rx.assured_bps.at({rx.ids.at(name), direction});
+  }
+
+  std::string dir_;
+  std::string policy_path_;
+  std::atomic<uint64_t> now_ns_{1'000'000'000};
+  std::vector<std::string> log_lines_;
+  Logger log_{LogLevel::kDebug, [this](std::string_view line) { log_lines_.emplace_back(line); }};
+  std::unique_ptr<InProcessDataplane> dataplane_;
+  std::unique_ptr<ControlCore> core_;
+};
+
+TEST_F(ControlCoreTest, ConnectsPushesPlanThenRatesFromDemand) {
+  EXPECT_FALSE(core_->dataplane_up());
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  auto rx = dataplane_->received();
+  EXPECT_EQ(rx.plans, 1u);
+  ASSERT_EQ(rx.ids.size(), 4u);  // default, a, b, c
+  EXPECT_EQ(rx.ids.at("default"), 0u);
+  EXPECT_EQ(core_->plan_generation(), rx.generation);
+  // Until demand is measured the plan's assured rates (the guarantees) stand.
+  EXPECT_EQ(rx.rate_updates, 0u);
+  EXPECT_EQ(Assured("a", abi::kDownload), 100 * kMbit);
+
+  GreedyTick({"a", "b", "c"});  // demand known from the second sample on
+  GreedyTick({"a", "b", "c"});
+  EXPECT_EQ(Assured("a", abi::kDownload), 190 * kMbit);
+  EXPECT_EQ(Assured("b", abi::kDownload), 390 * kMbit);
+  EXPECT_EQ(Assured("c", abi::kDownload), 370 * kMbit);
+  EXPECT_EQ(Assured("default", abi::kDownload), 0u);
+  // Nobody sends upstream: no demand, but the assured rate stays at the
+  // guarantee so the tenant gets it the moment it starts (promise 1).
+  EXPECT_EQ(Assured("b", abi::kUpload), 300 * kMbit);
+
+  // Only b stays greedy: a and c decay, b is held at its ceiling.
+  for (int i = 0; i < 60; ++i) GreedyTick({"b"});
+  EXPECT_EQ(Assured("b", abi::kDownload), 400 * kMbit);
+  const nlohmann::json e = core_->Explain("b");
+  ASSERT_TRUE(e["ok"].get<bool>()) << e.dump();
+  EXPECT_EQ(e["directions"][0].value("bound", ""), "ceiling") << e.dump();
+  EXPECT_EQ(e["directions"][0]["rate_bps"].get<uint64_t>(), 400 * kMbit);
+}
+
+TEST_F(ControlCoreTest, ReloadByRenameKeepsIdsAndBrokenPolicyChangesNothing) {
+  const int port = shaper::testing::FreeTcpPort();
+  auto metrics = MetricsServer::Start("127.0.0.1:" + std::to_string(port), *core_);
+  ASSERT_TRUE(metrics.has_value()) << metrics.error();
+  auto watcher = PolicyWatcher::Create(policy_path_);
+  ASSERT_TRUE(watcher.has_value()) << watcher.error();
+  core_->Tick();
+  const auto before = dataplane_->received();
+  ASSERT_EQ(before.plans, 1u);
+
+  shaper::testing::WriteByRename(policy_path_, kPolicy2);
+  ASSERT_TRUE((*watcher)->ReadEventsSettled(20, 500));
+  const ReloadOutcome ok = core_->Reload("inotify");
+  ASSERT_TRUE(ok.ok) << ok.error;
+  const auto after = dataplane_->received();
+  EXPECT_EQ(after.plans, 2u);
+  EXPECT_EQ(after.ids.at("a"), before.ids.at("a"));
+  EXPECT_EQ(after.ids.at("c"), before.ids.at("c"));
+  EXPECT_EQ(after.ids.count("b"), 0u);
+  // b's id is not handed to a newcomer in the same reload.
+  EXPECT_NE(after.ids.at("d"), before.ids.at("b"));
+
+  std::string text = HttpGet(port, "/metrics");
+  EXPECT_EQ(SampleValue(text, "shaper_policy_valid"), 1) << text;
+  EXPECT_EQ(SampleValue(text, "shaper_policy_reloads_total{result=\"success\"}"), 1) << text;
+  EXPECT_EQ(SampleValue(text, "shaper_policy_last_reload_timestamp_seconds"), 1.8e9) << text;
+
+  // A broken policy (unknown key, ceiling below guarantee): nothing changes.
+  shaper::testing::WriteByRename(policy_path_, std::string(kPolicy2) + "bogus: 1\n");
+  ASSERT_TRUE((*watcher)->ReadEventsSettled(20, 500));
+  const ReloadOutcome bad = core_->Reload("inotify");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_NE(bad.error.find("bogus"), std::string::npos) << bad.error;
+  EXPECT_EQ(dataplane_->received().plans, 2u);
+  text = HttpGet(port, "/metrics");
+  EXPECT_EQ(SampleValue(text, "shaper_policy_valid"), 0) << text;
+  EXPECT_EQ(SampleValue(text, "shaper_policy_reloads_total{result=\"error\"}"), 1) << text;
+  EXPECT_EQ(SampleValue(text, "shaper_policy_reloads_total{result=\"success\"}"), 1) << text;
+  // The policy in force is still kPolicy2: d is there, b is not.
+  EXPECT_TRUE(core_->Explain("d")["ok"].get<bool>());
+  EXPECT_FALSE(core_->Explain("b")["ok"].get<bool>());
+}
+
+TEST_F(ControlCoreTest, MetricsPassPromtoolAndTopNLimitsTenants) {
+  CoreOptions options;
+  const int port = shaper::testing::FreeTcpPort();
+  auto metrics = MetricsServer::Start("127.0.0.1:" + std::to_string(port), *core_);
+  ASSERT_TRUE(metrics.has_value()) << metrics.error();
+  // A second exposer on the same port must fail with a clear message.
+  auto clash = MetricsServer::Start("127.0.0.1:" + std::to_string(port), *core_);
+  ASSERT_FALSE(clash.has_value());
+  EXPECT_NE(clash.error().find(std::to_string(port)), std::string::npos) << clash.error();
+
+  core_->Tick();
+  GreedyTick({"a", "b", "c"});
+  GreedyTick({"a", "b", "c"});
+  const std::string top = HttpGet(port, "/metrics");
+  const std::string all = HttpGet(port, "/metrics/tenants");
+  EXPECT_EQ(SampleValue(top, "shaper_dataplane_up"), 1) << top;
+  EXPECT_EQ(SampleValue(all, "shaper_tenant_rate_bytes_per_second{tenant=\"c\",direction=\"download\",kind=\"allocated\"}"),
+            370e6 / 8)
+      << all;
+  EXPECT_EQ(SampleValue(all, "shaper_tenant_arrival_bytes_total{tenant=\"a\",direction=\"download\"}"), 2 * 12.5e6)
+      << all;
+  EXPECT_NE(top.find("shaper_allocation_duration_seconds_count 2"), std::string::npos) << top;
+
+  if (access("/usr/bin/promtool", X_OK) != 0) {
+    if (geteuid() == 0) FAIL() << "/usr/bin/promtool missing (install the prometheus package)";
+    GTEST_SKIP() << "promtool not installed (/usr/bin/promtool); not root, so not failing";
+  }
+  for (const auto& [name, text] : {std::pair{"metrics", top}, std::pair{"tenants", all}}) {
+    const std::string file = dir_ + "/" + name + ".txt";
+    std::ofstream(file) << text;
+    const std::string cmd = "/usr/bin/promtool check metrics < " + file + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string output;
+    char buf[512];
+    while (fgets(buf, sizeof(buf), p) != nullptr) output += buf;
+    EXPECT_EQ(pclose(p), 0) << name << ": promtool says:\n" << output;
+  }
+}
+
+TEST_F(ControlCoreTest, TopNKeepsTheBusiestTenants) {
+  CoreOptions options;
+  options.policy_path = policy_path_;
+  options.metrics_top_n = 1;
+  ControlCore core(options, SocketConnector(dir_ + "/dp.sock"), [this] { return now_ns_.load(); },
+                   [] { return 0.0; }, log_);
+  ASSERT_TRUE(core.Start().has_value());
+  core.Tick();
+  const auto rx = dataplane_->received();
+  for (int i = 0; i < 2; ++i) {
+    dataplane_->AddTraffic(rx.ids.at("b"), abi::kDownload, 1'000'000);
+    now_ns_ += kTickNs;
+    dataplane_->segment().Heartbeat(now_ns_);
+    core.Tick();
+  }
+  auto tenants_in = [](const std::vector<prometheus::MetricFamily>& families) {
+    std::set<std::string> names;
+    for (const auto& f : families) {
+      if (f.name != "shaper_tenant_arrival_bytes_total") continue;
+      for (const auto& m : f.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "tenant") names.insert(l.value);
+        }
+      }
+    }
+    return names;
+  };
+  EXPECT_EQ(tenants_in(core.CollectMetrics(false)), std::set<std::string>{"b"});
+  EXPECT_EQ(tenants_in(core.CollectMetrics(true)), (std::set<std::string>{"default", "a", "b", "c"}));
+}
+
+TEST_F(ControlCoreTest, DataplaneGoneThenBackGetsThePlanAgain) {
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  dataplane_->Stop();
+  // No heartbeat for longer than the stall limit (2 s).
+  now_ns_ += 2'500'000'000;
+  core_->Tick();
+  EXPECT_FALSE(core_->dataplane_up());
+  bool down_in_metrics = false;
+  for (const auto& f : core_->CollectMetrics(false)) {
+    if (f.name == "shaper_dataplane_up") down_in_metrics = f.metric.at(0).gauge.value == 0;
+  }
+  EXPECT_TRUE(down_in_metrics);
+  // Retries back off; the server is still gone.
+  now_ns_ += 200'000'000;
+  core_->Tick();
+  EXPECT_FALSE(core_->dataplane_up());
+
+  ASSERT_TRUE(dataplane_->Start());
+  now_ns_ += 3'000'000'000;  // past the capped backoff (2 s)
+  core_->Tick();
+  EXPECT_TRUE(core_->dataplane_up());
+  EXPECT_EQ(dataplane_->received().plans, 2u);
+  EXPECT_EQ(dataplane_->received().ids.size(), 4u);
+}
+
+TEST_F(ControlCoreTest, AdminSocketStatusExplainReload) {
+  const std::string path = dir_ + "/control.sock";
+  auto admin = AdminServer::Create(
+      path, [this](const nlohmann::json& req) { return HandleAdminRequest(*core_, req); }, log_);
+  ASSERT_TRUE(admin.has_value()) << admin.error();
+  struct stat st{};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // A second server on a live socket refuses to start.
+  EXPECT_FALSE(AdminServer::Create(path, [](const nlohmann::json&) { return nlohmann::json{}; }, log_).has_value());
+
+  core_->Tick();
+  GreedyTick({"a", "b", "c"});
+  GreedyTick({"a", "b", "c"});
+
+  // The server is served by this thread (as by the event loop): call from another.
+  auto call = [&](nlohmann::json request) {
+    auto reply = std::async(std::launch::async, [&] { return AdminCall(path, request); });
+    while (reply.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) (*admin)->HandleReady();
+    auto r = reply.get();
+    EXPECT_TRUE(r.has_value()) << r.error();
+    return r.value_or(nlohmann::json{});
+  };
+
+  const nlohmann::json status = call({{"cmd", "status"}});
+  ASSERT_TRUE(status["ok"].get<bool>()) << status.dump();
+  EXPECT_TRUE(status["dataplane_up"].get<bool>());
+  EXPECT_EQ(status["tenants"].size(), 8u);  // 4 tenants x 2 directions
+  bool found = false;
+  for (const auto& row : status["tenants"]) {
+    if (row["tenant"] == "a" && row["direction"] == "download") {
+      found = true;
+      EXPECT_EQ(row["allocated_bps"].get<uint64_t>(), 190 * kMbit);
+      EXPECT_EQ(row["rate_bps"].get<uint64_t>(), 1000 * kMbit);
+      EXPECT_EQ(row["guaranteed_bps"].get<uint64_t>(), 100 * kMbit);
+    }
+  }
+  EXPECT_TRUE(found) << status.dump();
+
+  const nlohmann::json explain = call({{"cmd", "explain"}, {"tenant", "c"}});
+  ASSERT_TRUE(explain["ok"].get<bool>()) << explain.dump();
+  const auto& down = explain["directions"][0];
+  EXPECT_EQ(down["rate_bps"].get<uint64_t>(), 370 * kMbit);
+  EXPECT_EQ(down["floor_bps"].get<uint64_t>(), 100 * kMbit);
+  EXPECT_EQ(down["spare_bps"].get<uint64_t>(), 270 * kMbit);
+
+  const nlohmann::json unknown = call({{"cmd", "explain"}, {"tenant", "nobody"}});
+  EXPECT_FALSE(unknown["ok"].get<bool>());
+  EXPECT_NE(unknown["error"].get<std::string>().find("nobody"), std::string::npos);
+
+  shaper::testing::WriteByRename(policy_path_, kPolicy2);
+  const nlohmann::json reload = call({{"cmd", "reload"}});
+  EXPECT_TRUE(reload["ok"].get<bool>()) << reload.dump();
+  EXPECT_EQ(dataplane_->received().plans, 2u);
+  const nlohmann::json bad = call({{"cmd", "frobnicate"}});
+  EXPECT_FALSE(bad["ok"].get<bool>());
+
+  admin->reset();
+  auto gone = AdminCall(path, {{"cmd", "status"}});
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_NE(gone.error().find("is shaper-control running?"), std::string::npos) << gone.error();
+}
+
+}  // namespace
+}  // namespace shaper::control
