@@ -4,7 +4,8 @@
 // needed) and prints what they mean: the link, each tenant's guaranteed and
 // ceiling rates per direction, the share of the link the guarantees take,
 // and the oversubscription. `status`, `reload` and `explain` talk to a
-// running shaper-control over its admin socket (control/daemon/admin.h).
+// running shaper-control over its admin socket (control/daemon/admin.h), and
+// `top` refreshes the status table, busiest tenants first.
 // Exit status: 0 every file is valid, 1 a file has errors (all printed, to
 // stderr), 2 the command line is wrong.
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "config/loader.h"
+#include "config/units.h"
 #include "control/check_report.h"
 #include "control/daemon/admin.h"
 #include "control/daemon/shaperctl_live.h"
@@ -56,8 +58,8 @@ int RunCheck(const std::vector<std::string>& files, bool json, uint64_t limit) {
 int main(int argc, char** argv) {
   CLI::App app{"shaperctl: the shaper operator's command line"};
   app.footer(
-      "`check` works offline; status, reload and explain talk to a running shaper-control over its admin\n"
-      "socket (--admin). `top` is not implemented yet.");
+      "`check` works offline; status, top, reload and explain talk to a running shaper-control over its\n"
+      "admin socket (--admin).");
   app.require_subcommand(1);
 
   std::vector<std::string> files;
@@ -78,6 +80,15 @@ int main(int argc, char** argv) {
                                                   "ceiling, queue, drops (from a running shaper-control)");
   status->add_option("--admin", admin_path, "shaper-control's admin socket")->capture_default_str();
   status->add_flag("--json", live_json, "print shaper-control's JSON reply");
+  std::string interval_text = "1s";
+  uint64_t count = 0;
+  CLI::App* top = app.add_subcommand("top", "The status table refreshed every --interval, busiest tenants first, "
+                                            "cut to the terminal's height; Ctrl-C ends it");
+  top->add_option("--admin", admin_path, "shaper-control's admin socket")->capture_default_str();
+  top->add_option("--interval", interval_text, "time between refreshes (ms, s; at least 10ms)")
+      ->capture_default_str();
+  top->add_option("--count", count, "stop after this many refreshes (0: until Ctrl-C)")->capture_default_str();
+  top->add_flag("--json", live_json, "one JSON status reply per refresh, one per line, tenants sorted");
   CLI::App* reload = app.add_subcommand("reload", "Make shaper-control re-read its policy file now");
   reload->add_option("--admin", admin_path, "shaper-control's admin socket")->capture_default_str();
   CLI::App* explain = app.add_subcommand("explain", "Why a tenant got its rate: demand, floor, share, what bound it");
@@ -85,20 +96,6 @@ int main(int argc, char** argv) {
   explain->add_option("--admin", admin_path, "shaper-control's admin socket")->capture_default_str();
   explain->add_flag("--json", live_json, "print shaper-control's JSON reply");
 
-  // The planned command: say so rather than "unknown".
-  if (argc > 1) {
-    const std::string_view first = argv[1];
-    for (std::string_view planned : {"top"}) {
-      if (first == planned) {
-        std::fputs(fmt::format("shaperctl: '{}' is not implemented yet (it needs a running shaper-control); "
-                               "this version has check, status, reload and explain\n",
-                               planned)
-                       .c_str(),
-                   stderr);
-        return kExitUsage;
-      }
-    }
-  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -106,6 +103,19 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   if (status->parsed()) return shaper::control::RunStatus(admin_path, live_json);
+  if (top->parsed()) {
+    // Below 10 ms the refreshes would only load shaper-control's event loop.
+    constexpr uint64_t kMinIntervalNs = 10'000'000;
+    auto interval = shaper::config::ParseDuration(interval_text);
+    if (!interval || *interval < kMinIntervalNs) {
+      std::fputs(fmt::format("shaperctl: --interval '{}': {}\n", interval_text,
+                             interval ? "must be at least 10ms" : interval.error())
+                     .c_str(),
+                 stderr);
+      return kExitUsage;
+    }
+    return shaper::control::RunTop(admin_path, *interval, count, live_json);
+  }
   if (reload->parsed()) return shaper::control::RunReload(admin_path);
   if (explain->parsed()) return shaper::control::RunExplain(admin_path, tenant, live_json);
   return RunCheck(files, json, limit);

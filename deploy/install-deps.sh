@@ -18,7 +18,7 @@ build_pkgs=(
 # Tests: traffic, namespaces, packet crafting, a real Prometheus, plots,
 # and node/npm for the JSON-schema check (ajv).
 test_pkgs=(
-  iperf3 iproute2 ethtool iputils-ping python3-scapy python3-yaml
+  iperf3 iproute2 ethtool iputils-ping curl python3-scapy python3-yaml
   prometheus gnuplot-nox
 )
 

@@ -2,10 +2,18 @@
 // model). Metrics live in core_metrics.cc, admin replies in core_admin.cc.
 #include "control/daemon/core.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include <fmt/format.h>
@@ -47,6 +55,7 @@ std::expected<void, std::string> ControlCore::Start() {
   auto policy = config::LoadPolicyFile(options_.policy_path);
   if (!policy) return std::unexpected(config::FormatDiagnostics(policy.error()));
   std::lock_guard lock(mu_);
+  LoadIdsLocked();  // before numbering: the running dataplane's ids come first
   ids_.Update(*policy);
   InstallPolicyLocked(std::move(*policy), {});
   policy_valid_ = true;
@@ -191,6 +200,7 @@ void ControlCore::ConnectLocked(uint64_t now_ns) {
   if (!reply->ok()) return fail("apply plan", reply->ToString());
 
   api_ = std::move(*api);
+  SaveIdsLocked();
   stats_.emplace(std::move(*reader));
   dp_max_tenants_ = hello->max_tenants;
   port_names_ = hello->port_names;
@@ -354,6 +364,7 @@ ReloadOutcome ControlCore::Reload(std::string_view trigger) {
       return failed(std::move(error));
     }
     generation_ = reply->generation;
+    SaveIdsLocked();
   } else if (auto plan = dpclient::CompilePlan(*policy, ids_); !plan) {
     ids_ = saved_ids;
     return failed(plan.error());
@@ -371,6 +382,104 @@ ReloadOutcome ControlCore::Reload(std::string_view trigger) {
                                 {"generation", std::to_string(generation_)},
                                 {"pushed", api_ ? "true" : "false"}});
   return out;
+}
+
+namespace {
+
+// Creates the missing directories of `dir`, each 0755 (whatever the umask).
+std::expected<void, std::string> MakeDirs(const std::filesystem::path& dir) {
+  std::filesystem::path at;
+  for (const auto& part : dir) {
+    at /= part;
+    if (mkdir(at.c_str(), 0755) == 0) {
+      chmod(at.c_str(), 0755);  // mkdir's mode went through the umask
+    } else if (errno != EEXIST) {
+      return std::unexpected(fmt::format("mkdir '{}': {}", at.string(), std::strerror(errno)));
+    }
+  }
+  return {};
+}
+
+std::expected<void, std::string> WriteFileAtomically(const std::string& path,
+                                                     const std::string& text) {
+  const std::filesystem::path target(path);
+  if (target.has_parent_path()) {
+    if (auto made = MakeDirs(target.parent_path()); !made) return made;
+  }
+  const std::string tmp = path + ".tmp";
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return std::unexpected(fmt::format("open '{}': {}", tmp, std::strerror(errno)));
+  auto fail = [&](std::string_view what) {
+    const std::string error = fmt::format("{} '{}': {}", what, tmp, std::strerror(errno));
+    close(fd);
+    unlink(tmp.c_str());
+    return std::unexpected(error);
+  };
+  // O_TRUNC keeps the mode of a leftover tmp file: set it.
+  if (fchmod(fd, 0600) != 0) return fail("fchmod");
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("write");
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) return fail("fsync");
+  if (close(fd) != 0) {
+    const std::string error = fmt::format("close '{}': {}", tmp, std::strerror(errno));
+    unlink(tmp.c_str());
+    return std::unexpected(error);
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string error =
+        fmt::format("rename '{}' to '{}': {}", tmp, path, std::strerror(errno));
+    unlink(tmp.c_str());
+    return std::unexpected(error);
+  }
+  return {};
+}
+
+}  // namespace
+
+void ControlCore::LoadIdsLocked() {
+  if (options_.state_path.empty()) return;
+  std::error_code ec;
+  if (!std::filesystem::exists(options_.state_path, ec) && !ec) {
+    // First start since boot: nothing runs that could hold other ids.
+    log_.Info("no saved tenant ids; numbering from 1", {{"state", options_.state_path}});
+    return;
+  }
+  std::ifstream in(options_.state_path, std::ios::binary);
+  if (!in) {
+    log_.Warn("cannot read the saved tenant ids; numbering from 1",
+              {{"state", options_.state_path},
+               {"error", ec ? ec.message() : std::string(std::strerror(errno))}});
+    return;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto ids = dpclient::ParseTenantIds(text.str());
+  if (!ids) {
+    log_.Warn("saved tenant ids are malformed; numbering from 1",
+              {{"state", options_.state_path}, {"error", ids.error()}});
+    return;
+  }
+  ids_ = std::move(*ids);
+  log_.Info("tenant ids restored", {{"state", options_.state_path},
+                                    {"tenants", std::to_string(ids_.size())},
+                                    {"id_limit", std::to_string(ids_.id_limit())}});
+}
+
+// Called only once the dataplane accepted a plan numbered by ids_: the file
+// always describes the plan that runs. A failure is logged, not fatal: the
+// control keeps working and only a restart before the next save is exposed.
+void ControlCore::SaveIdsLocked() {
+  if (options_.state_path.empty()) return;
+  auto saved = WriteFileAtomically(options_.state_path, dpclient::FormatTenantIds(ids_.state()));
+  if (!saved) {
+    log_.Error("cannot save the tenant ids", {{"state", options_.state_path},
+                                              {"error", saved.error()}});
+  }
 }
 
 }  // namespace shaper::control

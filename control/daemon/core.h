@@ -24,6 +24,15 @@
 // beyond the hysteresis are pushed. Static mode pushes nothing after the
 // plan, whose assured rates are the guarantees.
 //
+// Tenant ids across a control restart: the dataplane keeps its plan, queues
+// and counters while the control is down, so a restarted control must number
+// the tenants as the running plan does. With state_path set, the id map is
+// loaded in Start() before the policy is numbered, and saved (atomically:
+// FILE.tmp, fsync, rename) after every plan the dataplane accepted. A file
+// that cannot be read or parsed is logged as a warning and the numbering
+// starts from scratch (the dataplane then swaps the queues the new ids name,
+// as on its own restart); refusing to start would cost more.
+//
 // Threads: the event loop calls everything except CollectMetrics(), which
 // the Exposer's threads call at scrape time. One mutex guards the state both
 // sides read; it is never taken on the packet path (that is another process).
@@ -60,6 +69,8 @@ struct CoreOptions {
   uint64_t backoff_initial_ns = 100'000'000;
   uint64_t backoff_max_ns = 2'000'000'000;
   alloc::DemandConfig demand;
+  // Where the tenant id map persists; "" keeps it in memory only (tests).
+  std::string state_path;
 };
 
 using DataplaneConnector =
@@ -135,6 +146,8 @@ class ControlCore {
   void PushRatesLocked();
   uint32_t IdLimitLocked() const { return static_cast<uint32_t>(names_.size()); }
   void ObserveAllocationLocked(double seconds);
+  void LoadIdsLocked();
+  void SaveIdsLocked();
 
   CoreOptions options_;
   DataplaneConnector connector_;

@@ -57,9 +57,13 @@ Logger::Logger(LogLevel level, Sink sink) : level_(level), sink_(std::move(sink)
 
 void Logger::Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) const {
   if (level < level_) return;
-  const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now());
-  std::string line = fmt::format("ts={:%Y-%m-%dT%H:%M:%S}Z level={} msg=", now, LogLevelName(level));
+  // fmt 9 prints whole seconds for %S, so the milliseconds are added by hand:
+  // operators time reloads and reconnects from these lines.
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - secs).count();
+  std::string line = fmt::format("ts={:%Y-%m-%dT%H:%M:%S}.{:03d}Z level={} msg=", secs, ms,
+                                 LogLevelName(level));
   AppendValue(line, msg);
   for (const LogField& f : fields) {
     line += ' ';

@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   std::string admin_path = kDefaultAdminSocket;
   std::string level_text = "info";
   uint32_t top_n = 20;
+  std::string state_path = "/run/shaper/control.ids";
   app.add_option("--policy", policy_path, "policy file (YAML); reloaded when it changes, on SIGHUP and on `shaperctl reload`")
       ->required();
   app.add_option("--dataplane", dataplane, "shaper-dataplane's control socket")->capture_default_str();
@@ -111,6 +112,12 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-top", top_n, "tenants on /metrics (by rate); /metrics/tenants has all")
       ->capture_default_str();
   app.add_option("--admin", admin_path, "admin socket for shaperctl")->capture_default_str();
+  app.add_option("--state", state_path,
+                 "where the tenant id map is kept across control restarts, so a restarted control "
+                 "numbers tenants as the running dataplane does. Keep it on /run (tmpfs): it must "
+                 "live exactly as long as the dataplane's plan, and a reboot restarts the "
+                 "dataplane too. Created 0600 (its directory 0755); '' keeps it in memory only")
+      ->capture_default_str();
   app.add_option("--log-level", level_text, "debug, info, warn or error")->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -139,6 +146,7 @@ int main(int argc, char** argv) {
   CoreOptions options;
   options.policy_path = policy_path;
   options.metrics_top_n = top_n;
+  options.state_path = state_path;
   ControlCore core(options, SocketConnector(dataplane), MonotonicNowNs, WallNowSeconds, log);
   if (auto started = core.Start(); !started) {
     std::fputs(started.error().c_str(), stderr);
@@ -161,6 +169,6 @@ int main(int argc, char** argv) {
     log.Error("cannot open the admin socket", {{"error", admin.error()}});
     return 1;
   }
-  log.Info("started", {{"policy", policy_path}, {"dataplane", dataplane}, {"metrics", metrics}, {"admin", admin_path}});
+  log.Info("started", {{"policy", policy_path}, {"dataplane", dataplane}, {"metrics", metrics}, {"admin", admin_path}, {"state", state_path}});
   return Run(core, **admin, **watcher, log);
 }

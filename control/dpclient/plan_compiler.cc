@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace shaper::dpclient {
@@ -75,6 +76,25 @@ std::expected<abi::PlanTenantRates, std::string> TenantRates(const std::string& 
   return out;
 }
 
+// The policy loader's alphabet for names (config/loader.cc).
+bool ValidTenantName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+  });
+}
+
+std::optional<uint32_t> ParseU32(std::string_view text) {
+  uint32_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+constexpr std::string_view kIdsMagic = "shaper-tenant-ids";
+constexpr std::string_view kNextIdKey = "next_id=";
+
 }  // namespace
 
 uint64_t BytesInTime(uint64_t rate_bps, uint64_t ns) {
@@ -128,6 +148,124 @@ std::optional<uint32_t> TenantIds::Find(std::string_view name) const {
   auto it = ids_.find(name);
   if (it == ids_.end()) return std::nullopt;
   return it->second;
+}
+
+TenantIds::State TenantIds::state() const {
+  State out;
+  out.next_id = next_id_;
+  out.entries.reserve(ids_.size());
+  for (const auto& [name, id] : ids_) out.entries.emplace_back(name, id);
+  std::sort(out.entries.begin(), out.entries.end(),
+            [](const auto& x, const auto& y) { return x.second < y.second; });
+  return out;
+}
+
+std::expected<TenantIds, std::string> TenantIds::Restore(const State& state) {
+  if (state.next_id == 0 || state.next_id > kMaxTenantIdsNextId) {
+    return Err(fmt::format("next_id={}: must be in [1, {}]", state.next_id, kMaxTenantIdsNextId));
+  }
+  TenantIds out;
+  out.next_id_ = state.next_id;
+  std::set<uint32_t> used;
+  for (const auto& [name, id] : state.entries) {
+    if (id == abi::kDefaultTenantId || id >= state.next_id) {
+      return Err(fmt::format("tenant '{}' id={}: must be in [1, next_id={})", name, id, state.next_id));
+    }
+    if (name.empty() || name == kDefaultTenantName) {
+      return Err(fmt::format("id {} name='{}': empty or reserved for the default tenant", id, name));
+    }
+    if (!used.insert(id).second) return Err(fmt::format("id {}: given to more than one tenant", id));
+    if (!out.ids_.emplace(name, id).second) {
+      return Err(fmt::format("tenant '{}': listed more than once", name));
+    }
+  }
+  for (uint32_t id = 1; id < state.next_id; ++id) {
+    if (!used.contains(id)) out.free_.insert(id);
+  }
+  return out;
+}
+
+std::string FormatTenantIds(const TenantIds::State& state) {
+  std::string out = fmt::format("{} {} {}{}\n", kIdsMagic, kTenantIdsFormatVersion, kNextIdKey,
+                                state.next_id);
+  for (const auto& [name, id] : state.entries) out += fmt::format("{} {}\n", id, name);
+  return out;
+}
+
+std::expected<TenantIds, std::string> ParseTenantIds(std::string_view text) {
+  TenantIds::State state;
+  size_t line_no = 0;
+  bool header_seen = false;
+  std::set<uint32_t> seen_ids;
+  std::set<std::string_view> seen_names;  // views into `text`, which outlives them
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) {
+      // Every line the writer emits ends in '\n': a missing one is a cut file.
+      return Err(fmt::format("line {} '{}': no newline at the end (truncated file?)", line_no + 1,
+                             text));
+    }
+    const std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl + 1);
+    ++line_no;
+    const size_t sp = line.find(' ');
+    const size_t sp2 = sp == std::string_view::npos ? sp : line.find(' ', sp + 1);
+    if (!header_seen) {
+      // "shaper-tenant-ids VERSION next_id=N"
+      const size_t sp3 = sp2 == std::string_view::npos ? sp2 : line.find(' ', sp2 + 1);
+      if (sp2 == std::string_view::npos || sp3 != std::string_view::npos ||
+          line.substr(0, sp) != kIdsMagic) {
+        return Err(fmt::format("line {} '{}': expected the header '{} {} {}N'", line_no, line,
+                               kIdsMagic, kTenantIdsFormatVersion, kNextIdKey));
+      }
+      const auto version = ParseU32(line.substr(sp + 1, sp2 - sp - 1));
+      if (version != kTenantIdsFormatVersion) {
+        return Err(fmt::format("line {} '{}': format version must be {}", line_no, line,
+                               kTenantIdsFormatVersion));
+      }
+      const std::string_view next = line.substr(sp2 + 1);
+      const auto next_id = next.starts_with(kNextIdKey)
+                               ? ParseU32(next.substr(kNextIdKey.size()))
+                               : std::nullopt;
+      if (!next_id || *next_id == 0 || *next_id > kMaxTenantIdsNextId) {
+        return Err(fmt::format("line {} '{}': expected {}N with N in [1, {}]", line_no, line,
+                               kNextIdKey, kMaxTenantIdsNextId));
+      }
+      state.next_id = *next_id;
+      header_seen = true;
+      continue;
+    }
+    // "ID NAME"
+    if (sp == std::string_view::npos || sp2 != std::string_view::npos) {
+      return Err(fmt::format("line {} '{}': expected 'ID NAME'", line_no, line));
+    }
+    const auto id = ParseU32(line.substr(0, sp));
+    const std::string_view name = line.substr(sp + 1);
+    if (!id) return Err(fmt::format("line {} '{}': id is not a number", line_no, line));
+    if (!ValidTenantName(name)) {
+      return Err(fmt::format("line {} '{}': name must be letters, digits, '-', '_' or '.'",
+                             line_no, line));
+    }
+    // Restore() checks these too; here the error can name the line.
+    if (*id == abi::kDefaultTenantId || *id >= state.next_id) {
+      return Err(fmt::format("line {} '{}': id must be in [1, next_id={})", line_no, line,
+                             state.next_id));
+    }
+    if (name == kDefaultTenantName) {
+      return Err(fmt::format("line {} '{}': name is the default tenant's", line_no, line));
+    }
+    if (!seen_ids.insert(*id).second) {
+      return Err(fmt::format("line {} '{}': id {} is listed twice", line_no, line, *id));
+    }
+    if (!seen_names.insert(name).second) {
+      return Err(fmt::format("line {} '{}': name '{}' is listed twice", line_no, line, name));
+    }
+    state.entries.emplace_back(std::string(name), *id);
+  }
+  if (!header_seen) return Err("line 1 '': empty file, expected the header");
+  auto ids = TenantIds::Restore(state);
+  if (!ids) return Err(fmt::format("line 1: {}", ids.error()));
+  return ids;
 }
 
 uint32_t TenantIds::id_limit() const {

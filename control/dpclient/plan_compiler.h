@@ -9,6 +9,20 @@
 // is reused only from the next reload on: a tenant removed and another added
 // in the same reload never share an id, so the newcomer never inherits the
 // leaver's queued packets or counters within one plan swap.
+//
+// The map must also survive a control restart (the dataplane keeps its plan
+// and counters meanwhile): State() exports it, Restore() rebuilds it, and
+// FormatTenantIds/ParseTenantIds are its text file form:
+//
+//   shaper-tenant-ids 1 next_id=5
+//   1 a
+//   3 c
+//   4 d
+//
+// The header holds the format version and next_id; then one `id name` per
+// line. Names are what the policy loader allows (letters, digits, '-', '_',
+// '.'), so they need no quoting. The free ids are not stored: they are the
+// ids below next_id not in use.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/model.h"
@@ -33,6 +48,15 @@ inline constexpr std::string_view kDefaultTenantName = "default";
 class TenantIds {
  public:
   TenantIds() = default;
+
+  struct State {
+    std::vector<std::pair<std::string, uint32_t>> entries;  // name -> id, by id
+    uint32_t next_id = 1;
+  };
+  State state() const;
+  // Fails (naming the entry and value) on an id of 0 or >= next_id, a
+  // duplicate id or name, or an empty or reserved name.
+  static std::expected<TenantIds, std::string> Restore(const State& state);
 
   // Makes the set of named tenants exactly `names` (the default tenant, id 0,
   // is implicit and always present): known names keep their ids, names gone
@@ -56,6 +80,15 @@ class TenantIds {
   std::set<uint32_t> free_;  // reusable ids, lowest first
   uint32_t next_id_ = 1;     // ids below this have been handed out at least once
 };
+
+inline constexpr uint32_t kTenantIdsFormatVersion = 1;
+// A bound on next_id in a file: the free set is built from it, and no
+// dataplane has anywhere near this many tenant rows.
+inline constexpr uint32_t kMaxTenantIdsNextId = 1u << 24;
+
+std::string FormatTenantIds(const TenantIds::State& state);
+// Fails with the line number, the line and what is wrong with it.
+std::expected<TenantIds, std::string> ParseTenantIds(std::string_view text);
 
 struct CompileLimits {
   uint32_t max_tenants = UINT32_MAX;  // ids must stay below (the dataplane's hello says)

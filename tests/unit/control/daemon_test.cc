@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/control/process_env.h"
 #include "tests/unit/control/test_env.h"
 
 namespace shaper::testing {
@@ -36,45 +37,6 @@ tenants:
     guaranteed: 200Mbit
 allocation: {mode: dynamic, interval: 50ms}
 )";
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// Runs a command; returns its exit status and stdout (+ stderr).
-std::pair<int, std::string> RunCommand(const std::string& cmd) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return {-1, ""};
-  std::string out;
-  char buf[1024];
-  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    FILE* log = std::fopen(log_path.c_str(), "w");
-    if (log != nullptr) dup2(fileno(log), 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-template <typename F>
-bool WaitFor(F condition, int timeout_ms = 10'000) {
-  for (int waited = 0; waited < timeout_ms; waited += 20) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return condition();
-}
 
 class DaemonTest : public ::testing::Test {
  protected:
@@ -101,7 +63,9 @@ class DaemonTest : public ::testing::Test {
   }
   std::vector<std::string> Args() const {
     return {control_, "--policy", policy_, "--dataplane", dir_ + "/dp.sock", "--admin", admin_,
-            "--metrics", "127.0.0.1:" + std::to_string(port_), "--log-level", "debug"};
+            "--metrics", "127.0.0.1:" + std::to_string(port_), "--log-level", "debug",
+            // Never the shared /run default: tests must not see each other's ids.
+            "--state", dir_ + "/control.ids"};
   }
 
   std::string control_, shaperctl_, dir_, policy_, admin_;
@@ -166,7 +130,7 @@ TEST_F(DaemonTest, RunsReloadsAndAnswersShaperctl) {
 
   // A second instance: the metrics port is taken -> a clear message, exit 1.
   std::string second = control_ + " --policy " + policy_ + " --dataplane " + dir_ + "/dp.sock --admin " + dir_ +
-                       "/other.sock --metrics 127.0.0.1:" + std::to_string(port_);
+                       "/other.sock --metrics 127.0.0.1:" + std::to_string(port_) + " --state " + dir_ + "/control.ids";
   auto [rc6, out6] = RunCommand(second);
   EXPECT_EQ(rc6, 1) << out6;
   EXPECT_NE(out6.find(std::to_string(port_)), std::string::npos) << out6;
@@ -182,7 +146,7 @@ TEST_F(DaemonTest, RunsReloadsAndAnswersShaperctl) {
 TEST_F(DaemonTest, InvalidPolicyExitsWithEveryDiagnostic) {
   WriteByRename(policy_, std::string(kPolicy) + "bogus: 1\nother_bogus: 2\n");
   auto [rc, out] = RunCommand(control_ + " --policy " + policy_ + " --admin " + admin_ + " --metrics 127.0.0.1:" +
-                       std::to_string(port_));
+                       std::to_string(port_) + " --state " + dir_ + "/control.ids");
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("bogus"), std::string::npos) << out;
   EXPECT_NE(out.find("other_bogus"), std::string::npos) << out;

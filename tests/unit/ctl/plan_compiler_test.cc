@@ -67,6 +67,97 @@ TEST(TenantIds, IdLimitShrinksWhenTopTenantsLeave) {
   EXPECT_EQ(ids.Find("z"), 4u);
 }
 
+// The id map after b and d left, e came: a=1 c=3 e=5, 2 and 4 free.
+TenantIds WithHoles() {
+  TenantIds ids;
+  ids.Update(Names({"a", "b", "c", "d"}));
+  ids.Update(Names({"a", "c", "e"}));
+  return ids;
+}
+
+TEST(TenantIdsPersist, FormatIsHeaderThenIdNameLinesById) {
+  EXPECT_EQ(FormatTenantIds(WithHoles().state()),
+            "shaper-tenant-ids 1 next_id=6\n"
+            "1 a\n"
+            "3 c\n"
+            "5 e\n");
+}
+
+TEST(TenantIdsPersist, RoundTripKeepsIdsAndTheFreeIds) {
+  TenantIds original = WithHoles();
+  auto restored = ParseTenantIds(FormatTenantIds(original.state()));
+  ASSERT_TRUE(restored.has_value()) << restored.error();
+  for (const char* name : {"a", "c", "e"}) EXPECT_EQ(restored->Find(name), original.Find(name)) << name;
+  EXPECT_EQ(restored->Find("b"), std::nullopt);
+  EXPECT_EQ(restored->id_limit(), original.id_limit());
+  EXPECT_EQ(restored->size(), 3u);
+  // The free ids are rebuilt: the same next reload numbers the same way in
+  // both (2 and 4 reused lowest first, then 6), and c's id is not handed out.
+  const auto next = Names({"e", "a", "f", "g", "h", "c"});
+  original.Update(next);
+  restored->Update(next);
+  EXPECT_EQ(restored->Find("f"), 2u);
+  EXPECT_EQ(restored->Find("g"), 4u);
+  EXPECT_EQ(restored->Find("h"), 6u);
+  EXPECT_EQ(restored->Find("c"), 3u);
+  EXPECT_EQ(FormatTenantIds(restored->state()), FormatTenantIds(original.state()));
+}
+
+TEST(TenantIdsPersist, EmptyMapRoundTrips) {
+  auto restored = ParseTenantIds(FormatTenantIds(TenantIds().state()));
+  ASSERT_TRUE(restored.has_value()) << restored.error();
+  EXPECT_EQ(restored->size(), 0u);
+  restored->Update(Names({"x"}));
+  EXPECT_EQ(restored->Find("x"), 1u);
+}
+
+TEST(TenantIdsPersist, RestoreRefusesInconsistentState) {
+  EXPECT_FALSE(TenantIds::Restore({{{"a", 0}}, 3}).has_value());        // the default's id
+  EXPECT_FALSE(TenantIds::Restore({{{"a", 3}}, 3}).has_value());        // not below next_id
+  EXPECT_FALSE(TenantIds::Restore({{{"a", 1}, {"b", 1}}, 3}).has_value());  // id twice
+  EXPECT_FALSE(TenantIds::Restore({{{"a", 1}, {"a", 2}}, 3}).has_value());  // name twice
+  EXPECT_FALSE(TenantIds::Restore({{{"default", 1}}, 3}).has_value());
+  EXPECT_FALSE(TenantIds::Restore({{}, 0}).has_value());
+  auto ok = TenantIds::Restore({{{"b", 2}}, 4});
+  ASSERT_TRUE(ok.has_value()) << ok.error();
+  ok->Update(Names({"b", "x", "y", "z"}));
+  EXPECT_EQ(ok->Find("x"), 1u);
+  EXPECT_EQ(ok->Find("y"), 3u);
+  EXPECT_EQ(ok->Find("z"), 4u);
+}
+
+TEST(TenantIdsPersist, MalformedFilesAreRefusedNamingTheLine) {
+  struct Case {
+    const char* text;
+    const char* error_says;
+  };
+  const Case cases[] = {
+      {"", "line 1"},
+      {"1 a\n", "line 1 '1 a'"},
+      {"shaper-tenant-ids 2 next_id=3\n1 a\n", "format version must be 1"},
+      {"shaper-tenant-ids 1 next_id=x\n", "line 1"},
+      {"shaper-tenant-ids 1 next_id=0\n", "line 1"},
+      {"shaper-tenant-ids 1\n", "line 1"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a\n2b\n", "line 3 '2b'"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a\nx b\n", "line 3 'x b': id is not a number"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a\n-1 b\n", "line 3"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a b\n", "line 2"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a/b\n", "line 2 '1 a/b': name must be"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a\n3 b\n", "line 3 '3 b': id must be in [1, next_id=3)"},
+      {"shaper-tenant-ids 1 next_id=3\n0 a\n", "line 2"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a\n1 b\n", "line 3 '1 b': id 1 is listed twice"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a\n2 a\n", "line 3 '2 a': name 'a' is listed twice"},
+      {"shaper-tenant-ids 1 next_id=3\n1 default\n", "line 2"},
+      {"shaper-tenant-ids 1 next_id=3\n1 a\n2 b", "line 3 '2 b': no newline"},  // cut short
+      {"shaper-tenant-ids 1 next_id=3\n1 a\n\n", "line 3"},
+  };
+  for (const Case& c : cases) {
+    auto ids = ParseTenantIds(c.text);
+    ASSERT_FALSE(ids.has_value()) << c.text;
+    EXPECT_NE(ids.error().find(c.error_says), std::string::npos) << c.text << " -> " << ids.error();
+  }
+}
+
 TEST(CompilePlan, DerivesLimitsAndAssignsIds) {
   config::Policy policy = TestPolicy();
   policy.tenants[2].rates[0].burst_bytes = 10;  // below one frame: raised

@@ -1,0 +1,306 @@
+// Reload keeps the policy in force on every kind of bad file: a YAML syntax
+// error, a validation error, an empty file, the file deleted, and a file
+// caught half-written (seen by the watcher, completed a moment later). After
+// each: the dataplane received nothing (no plan, no generation change, the
+// same ids and rates), the old policy still allocates, shaper_policy_valid
+// is 0 and the error is counted; then a good file applies and valid is 1.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "control/daemon/core.h"
+#include "control/daemon/watcher.h"
+#include "tests/unit/control/test_env.h"
+
+namespace shaper::control {
+namespace {
+
+using shaper::testing::InProcessDataplane;
+using shaper::testing::Received;
+
+constexpr uint64_t kMbit = 1'000'000;
+constexpr uint64_t kTickNs = 100'000'000;
+
+// DESIGN.md's worked example (as core_test.cc): all greedy -> a 190, b 390, c 370.
+constexpr const char* kPolicy = R"(version: 1
+link:
+  capacity: 1000Mbit
+  shape_at: 95%
+classes:
+  - name: bulk
+    priority: bulk
+    queue_limit: 50ms
+tenants:
+  - name: a
+    match: {prefixes: [10.0.1.0/24]}
+    guaranteed: 100Mbit
+    ceiling: 900Mbit
+  - name: b
+    match: {prefixes: [10.0.2.0/24]}
+    guaranteed: 300Mbit
+    ceiling: 400Mbit
+  - name: c
+    match: {prefixes: [10.0.3.0/24]}
+    guaranteed: 100Mbit
+    ceiling: 900Mbit
+    weight: 3
+allocation: {mode: dynamic, interval: 100ms}
+)";
+
+// The good edit: d added (its match is where the partial write cuts).
+constexpr const char* kPolicyWithD = R"(version: 1
+link:
+  capacity: 1000Mbit
+  shape_at: 95%
+classes:
+  - name: bulk
+    priority: bulk
+    queue_limit: 50ms
+tenants:
+  - name: a
+    match: {prefixes: [10.0.1.0/24]}
+    guaranteed: 100Mbit
+    ceiling: 900Mbit
+  - name: b
+    match: {prefixes: [10.0.2.0/24]}
+    guaranteed: 300Mbit
+    ceiling: 400Mbit
+  - name: c
+    match: {prefixes: [10.0.3.0/24]}
+    guaranteed: 100Mbit
+    ceiling: 900Mbit
+    weight: 3
+  - name: d
+    match: {prefixes: [10.0.4.0/24]}
+    guaranteed: 50Mbit
+allocation: {mode: dynamic, interval: 100ms}
+)";
+
+// Where a half-written kPolicyWithD stops: inside d's prefix list, so the
+// YAML flow sequence is never closed.
+std::string CutMidTenantD() {
+  const std::string full = kPolicyWithD;
+  return full.substr(0, full.find("10.0.4.") + 5);
+}
+
+struct BadFile {
+  const char* name;
+  std::function<void(const std::string& path)> make;
+  const char* error_says;  // in the reload's error
+};
+
+const BadFile kBadFiles[] = {
+    {"YamlSyntaxError",
+     [](const std::string& p) {
+       // A flow mapping never closed.
+       shaper::testing::WriteByRename(p, "version: 1\nlink: {capacity: 1000Mbit\ntenants: [\n");
+     },
+     "syntax error"},
+    {"ValidationError",
+     [](const std::string& p) {
+       std::string text = kPolicyWithD;
+       const std::string from = "guaranteed: 300Mbit\n    ceiling: 400Mbit";
+       text.replace(text.find(from), from.size(), "guaranteed: 300Mbit\n    ceiling: 200Mbit");
+       shaper::testing::WriteByRename(p, text);
+     },
+     "ceiling"},
+    {"EmptyFile", [](const std::string& p) { std::ofstream(p, std::ios::trunc).flush(); }, "empty"},
+    {"FileDeleted", [](const std::string& p) { std::filesystem::remove(p); }, "cannot open"},
+    {"TruncatedMidTenant", [](const std::string& p) { std::ofstream(p, std::ios::trunc) << CutMidTenantD(); },
+     "syntax error"},
+};
+
+class ReloadKeepsPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = shaper::testing::MakeTempDir();
+    ASSERT_FALSE(dir_.empty());
+    policy_path_ = dir_ + "/policy.yaml";
+    shaper::testing::WriteByRename(policy_path_, kPolicy);
+    dataplane_ = std::make_unique<InProcessDataplane>(dir_ + "/dp.sock");
+    ASSERT_TRUE(dataplane_->Start());
+    CoreOptions options;
+    options.policy_path = policy_path_;
+    core_ = std::make_unique<ControlCore>(
+        options, SocketConnector(dir_ + "/dp.sock", std::chrono::milliseconds(2000)),
+        [this] { return now_ns_.load(); }, [] { return 1'800'000'000.0; }, log_);
+    auto started = core_->Start();
+    ASSERT_TRUE(started.has_value()) << started.error();
+    // Connected, with dynamic rates pushed (not just the plan's guarantees).
+    core_->Tick();
+    ASSERT_TRUE(core_->dataplane_up());
+    GreedyTick();
+    GreedyTick();
+    ASSERT_EQ(Assured("a"), 190 * kMbit);
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      for (const std::string& line : log_lines_) std::fputs(line.c_str(), stderr);
+    }
+    core_.reset();
+    dataplane_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // a, b and c greedy downstream (1 Gbit/s offered each) for one interval.
+  void GreedyTick() {
+    const Received rx = dataplane_->received();
+    for (const char* name : {"a", "b", "c"}) {
+      dataplane_->AddTraffic(rx.ids.at(name), abi::kDownload, 1000 * kMbit / 8 / 10);
+    }
+    now_ns_ += kTickNs;
+    dataplane_->segment().Heartbeat(now_ns_);
+    core_->Tick();
+  }
+  uint64_t Assured(const char* name) {
+    const Received rx = dataplane_->received();
+    return rx.assured_bps.at({rx.ids.at(name), abi::kDownload});
+  }
+  // The value of a sample of `family` (with label `result` = `result` when given).
+  double Metric(const std::string& family, const std::string& result = "") {
+    for (const auto& f : core_->CollectMetrics(false)) {
+      if (f.name != family) continue;
+      for (const auto& m : f.metric) {
+        const bool match = result.empty() || (!m.label.empty() && m.label[0].value == result);
+        if (match) return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+      }
+    }
+    return -1;
+  }
+  std::set<std::string> StatusTenants() {
+    std::set<std::string> names;
+    const nlohmann::json status = core_->Status();  // range-for would not keep a temporary alive
+    for (const auto& row : status["tenants"]) names.insert(row["tenant"].get<std::string>());
+    return names;
+  }
+
+  // Everything a bad reload must leave alone, against `before`.
+  void ExpectNothingChanged(const Received& before, uint64_t generation_before) {
+    const Received now = dataplane_->received();
+    EXPECT_EQ(now.plans, before.plans);
+    EXPECT_EQ(now.generation, before.generation);
+    EXPECT_EQ(now.ids, before.ids);
+    EXPECT_EQ(now.assured_bps, before.assured_bps);
+    EXPECT_EQ(now.rate_updates, before.rate_updates);
+    EXPECT_EQ(core_->plan_generation(), generation_before);
+    EXPECT_TRUE(core_->dataplane_up());
+    EXPECT_EQ(StatusTenants(), (std::set<std::string>{"default", "a", "b", "c"}));
+    EXPECT_FALSE(core_->Status()["policy_valid"].get<bool>());
+    EXPECT_EQ(Metric("shaper_policy_valid"), 0);
+  }
+
+  // The good edit applies: one new plan, a, b, c keep their ids, d is in.
+  void ExpectGoodEditApplies(const Received& before) {
+    const ReloadOutcome ok = core_->Reload("test");
+    ASSERT_TRUE(ok.ok) << ok.error;
+    EXPECT_EQ(ok.tenants, 4u);
+    const Received now = dataplane_->received();
+    EXPECT_EQ(now.plans, before.plans + 1);
+    EXPECT_EQ(core_->plan_generation(), now.generation);
+    for (const char* name : {"default", "a", "b", "c"}) EXPECT_EQ(now.ids.at(name), before.ids.at(name)) << name;
+    EXPECT_EQ(now.ids.count("d"), 1u);
+    EXPECT_TRUE(core_->Status()["policy_valid"].get<bool>());
+    EXPECT_EQ(Metric("shaper_policy_valid"), 1);
+    EXPECT_TRUE(core_->Explain("d")["ok"].get<bool>());
+  }
+
+  std::string dir_;
+  std::string policy_path_;
+  std::atomic<uint64_t> now_ns_{1'000'000'000};
+  std::vector<std::string> log_lines_;
+  Logger log_{LogLevel::kDebug, [this](std::string_view line) { log_lines_.emplace_back(line); }};
+  std::unique_ptr<InProcessDataplane> dataplane_;
+  std::unique_ptr<ControlCore> core_;
+};
+
+// Each kind of bad file on its own, then the good edit.
+TEST_F(ReloadKeepsPolicyTest, EachBadFileChangesNothingThenAGoodOneApplies) {
+  for (const BadFile& bad : kBadFiles) {
+    SCOPED_TRACE(bad.name);
+    // A fresh start for each kind: the good file in force, counters known.
+    shaper::testing::WriteByRename(policy_path_, kPolicy);
+    ASSERT_TRUE(core_->Reload("reset").ok);
+    GreedyTick();
+    const Received before = dataplane_->received();
+    const uint64_t generation = core_->plan_generation();
+    const double errors = Metric("shaper_policy_reloads_total", "error");
+    const double successes = Metric("shaper_policy_reloads_total", "success");
+    ASSERT_EQ(Metric("shaper_policy_valid"), 1);
+
+    bad.make(policy_path_);
+    const ReloadOutcome out = core_->Reload("test");
+    EXPECT_FALSE(out.ok);
+    EXPECT_NE(out.error.find(bad.error_says), std::string::npos) << out.error;
+    ExpectNothingChanged(before, generation);
+    EXPECT_EQ(Metric("shaper_policy_reloads_total", "error"), errors + 1);
+    EXPECT_EQ(Metric("shaper_policy_reloads_total", "success"), successes);
+    // The old policy still allocates: the same shares as before.
+    GreedyTick();
+    EXPECT_EQ(Assured("a"), 190 * kMbit);
+    EXPECT_EQ(Assured("b"), 390 * kMbit);
+    EXPECT_EQ(Assured("c"), 370 * kMbit);
+    EXPECT_EQ(dataplane_->received().plans, before.plans);
+
+    shaper::testing::WriteByRename(policy_path_, kPolicyWithD);
+    ExpectGoodEditApplies(dataplane_->received());
+    EXPECT_EQ(Metric("shaper_policy_reloads_total", "success"), successes + 1);
+    EXPECT_EQ(Metric("shaper_policy_reloads_total", "error"), errors + 1);
+  }
+}
+
+// One bad file after another: each is counted, valid stays 0 throughout,
+// and nothing reaches the dataplane until the good file.
+TEST_F(ReloadKeepsPolicyTest, BadFilesInARowAreEachCounted) {
+  const Received before = dataplane_->received();
+  const uint64_t generation = core_->plan_generation();
+  double expected_errors = 0;
+  for (const BadFile& bad : kBadFiles) {
+    SCOPED_TRACE(bad.name);
+    bad.make(policy_path_);
+    EXPECT_FALSE(core_->Reload("test").ok);
+    ++expected_errors;
+    ExpectNothingChanged(before, generation);
+    EXPECT_EQ(Metric("shaper_policy_reloads_total", "error"), expected_errors);
+    EXPECT_EQ(Metric("shaper_policy_reloads_total", "success"), 0);
+  }
+  shaper::testing::WriteByRename(policy_path_, kPolicyWithD);
+  ExpectGoodEditApplies(before);
+  EXPECT_EQ(Metric("shaper_policy_reloads_total", "success"), 1);
+}
+
+// A writer that truncates the file in place, writes half, closes it, and
+// writes the rest a moment later: the watcher reports both closes; the first
+// (broken) state changes nothing, the completed file applies.
+TEST_F(ReloadKeepsPolicyTest, PartialWriteInPlaceThenCompleted) {
+  auto watcher = PolicyWatcher::Create(policy_path_);
+  ASSERT_TRUE(watcher.has_value()) << watcher.error();
+  const Received before = dataplane_->received();
+  const uint64_t generation = core_->plan_generation();
+
+  const std::string head = CutMidTenantD();
+  std::ofstream(policy_path_, std::ios::trunc) << head;
+  ASSERT_TRUE((*watcher)->ReadEventsSettled(20, 500));
+  const ReloadOutcome broken = core_->Reload("inotify");
+  EXPECT_FALSE(broken.ok);
+  EXPECT_NE(broken.error.find("syntax error"), std::string::npos) << broken.error;
+  ExpectNothingChanged(before, generation);
+  EXPECT_EQ(Metric("shaper_policy_reloads_total", "error"), 1);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::ofstream(policy_path_, std::ios::app) << std::string(kPolicyWithD).substr(head.size());
+  ASSERT_TRUE((*watcher)->ReadEventsSettled(20, 500));
+  ExpectGoodEditApplies(before);
+  EXPECT_EQ(Metric("shaper_policy_reloads_total", "success"), 1);
+  EXPECT_EQ(Metric("shaper_policy_reloads_total", "error"), 1);
+}
+
+}  // namespace
+}  // namespace shaper::control
