@@ -16,6 +16,7 @@
 #include "control/daemon/admin.h"
 #include "control/daemon/metrics.h"
 #include "control/daemon/watcher.h"
+#include "tests/unit/control/core_fixture.h"
 #include "tests/unit/control/test_env.h"
 
 namespace shaper::control {
@@ -24,9 +25,6 @@ namespace {
 using shaper::testing::HttpGet;
 using shaper::testing::InProcessDataplane;
 using shaper::testing::SampleValue;
-
-constexpr uint64_t kMbit = 1'000'000;
-constexpr uint64_t kTickNs = 100'000'000;
 
 // DESIGN.md's worked example: shape rate 950 Mbit/s, A 100/.. w1, B 300/400
 // w1, C 100/.. w3; all greedy -> A 190, B 390, C 370.
@@ -87,56 +85,13 @@ tenants:
 allocation: {mode: dynamic, interval: 100ms}
 )";
 
-class ControlCoreTest : public ::testing::Test {
+class ControlCoreTest : public shaper::testing::CoreFixture {
  protected:
   void SetUp() override {
-    dir_ = shaper::testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    policy_path_ = dir_ + "/policy.yaml";
+    ASSERT_NO_FATAL_FAILURE(StartDataplane());
     shaper::testing::WriteByRename(policy_path_, kPolicy);
-    dataplane_ = std::make_unique<InProcessDataplane>(dir_ + "/dp.sock");
-    ASSERT_TRUE(dataplane_->Start());
-    CoreOptions options;
-    options.policy_path = policy_path_;
-    core_ = std::make_unique<ControlCore>(
-        options, SocketConnector(dir_ + "/dp.sock", std::chrono::milliseconds(2000)),
-        [this] { return now_ns_.load(); }, [] { return 1'800'000'000.0; }, log_);
-    auto started = core_->Start();
-    ASSERT_TRUE(started.has_value()) << started.error();
+    ASSERT_NO_FATAL_FAILURE(StartCore());
   }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (const std::string& line : log_lines_) std::fputs(line.c_str(), stderr);
-    }
-    core_.reset();
-    dataplane_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  // Advances the clock one interval with greedy traffic (1 Gbit/s offered)
-  // in the download direction of `tenants`, then ticks.
-  void GreedyTick(std::initializer_list<const char*> tenants) {
-    const auto rx = dataplane_->received();
-    for (const char* name : tenants) {
-      dataplane_->AddTraffic(rx.ids.at(name), abi::kDownload, 1000 * kMbit / 8 / 10);
-    }
-    now_ns_ += kTickNs;
-    dataplane_->segment().Heartbeat(now_ns_);
-    core_->Tick();
-  }
-
-  uint64_t Assured(const char* name, uint32_t direction) {
-    const auto rx = dataplane_->received();
-    return rx.assured_bps.at({rx.ids.at(name), direction});
-  }
-
-  std::string dir_;
-  std::string policy_path_;
-  std::atomic<uint64_t> now_ns_{1'000'000'000};
-  std::vector<std::string> log_lines_;
-  Logger log_{LogLevel::kDebug, [this](std::string_view line) { log_lines_.emplace_back(line); }};
-  std::unique_ptr<InProcessDataplane> dataplane_;
-  std::unique_ptr<ControlCore> core_;
 };
 
 TEST_F(ControlCoreTest, ConnectsPushesPlanThenRatesFromDemand) {

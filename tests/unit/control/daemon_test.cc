@@ -38,40 +38,9 @@ tenants:
 allocation: {mode: dynamic, interval: 50ms}
 )";
 
-class DaemonTest : public ::testing::Test {
+class DaemonTest : public ControlProcessFixture {
  protected:
-  void SetUp() override {
-    control_ = Env("SHAPER_CONTROL");
-    shaperctl_ = Env("SHAPERCTL");
-    if (control_.empty() || shaperctl_.empty()) GTEST_SKIP() << "SHAPER_CONTROL/SHAPERCTL not set (run via meson test)";
-    dir_ = MakeTempDir();
-    policy_ = dir_ + "/policy.yaml";
-    admin_ = dir_ + "/control.sock";
-    WriteByRename(policy_, kPolicy);
-    dataplane_ = std::make_unique<InProcessDataplane>(dir_ + "/dp.sock", /*auto_heartbeat=*/true);
-    ASSERT_TRUE(dataplane_->Start());
-    port_ = FreeTcpPort();
-  }
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (HasFailure()) std::fputs(RunCommand("cat " + dir_ + "/control.log").second.c_str(), stderr);
-    dataplane_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-  std::vector<std::string> Args() const {
-    return {control_, "--policy", policy_, "--dataplane", dir_ + "/dp.sock", "--admin", admin_,
-            "--metrics", "127.0.0.1:" + std::to_string(port_), "--log-level", "debug",
-            // Never the shared /run default: tests must not see each other's ids.
-            "--state", dir_ + "/control.ids"};
-  }
-
-  std::string control_, shaperctl_, dir_, policy_, admin_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-  std::unique_ptr<InProcessDataplane> dataplane_;
+  DaemonTest() : ControlProcessFixture(kPolicy, {"control.log"}) {}
 };
 
 TEST_F(DaemonTest, RunsReloadsAndAnswersShaperctl) {
@@ -80,7 +49,7 @@ TEST_F(DaemonTest, RunsReloadsAndAnswersShaperctl) {
   EXPECT_EQ(rc0, 1) << out0;
   EXPECT_NE(out0.find("is shaper-control running?"), std::string::npos) << out0;
 
-  pid_ = Spawn(Args(), dir_ + "/control.log");
+  pid_ = Spawn(ControlArgs(), dir_ + "/control.log");
   ASSERT_TRUE(WaitFor([&] { return dataplane_->received().plans == 1; })) << "no plan pushed";
   ASSERT_TRUE(WaitFor([&] { return access(admin_.c_str(), F_OK) == 0; }));
   struct stat st{};

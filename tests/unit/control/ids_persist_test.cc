@@ -22,6 +22,7 @@
 
 #include "control/daemon/core.h"
 #include "control/dpclient/plan_compiler.h"
+#include "tests/unit/control/core_fixture.h"
 #include "tests/unit/control/test_env.h"
 
 namespace shaper::control {
@@ -59,38 +60,20 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-class IdsPersistTest : public ::testing::Test {
+class IdsPersistTest : public shaper::testing::CoreFixture {
  protected:
   void SetUp() override {
-    dir_ = shaper::testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    policy_path_ = dir_ + "/policy.yaml";
+    ASSERT_NO_FATAL_FAILURE(StartDataplane());
     // Two levels that do not exist yet, as /run/shaper on a fresh boot.
     state_path_ = dir_ + "/run/shaper/control.ids";
-    dataplane_ = std::make_unique<InProcessDataplane>(dir_ + "/dp.sock");
-    ASSERT_TRUE(dataplane_->Start());
-  }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (const std::string& line : log_lines_) std::fputs(line.c_str(), stderr);
-    }
-    core_.reset();
-    dataplane_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // A new core (the old one destroyed first, as a process restart would),
   // started and connected: the dataplane has its plan.
   void StartCore(const std::string& state_path) {
-    core_.reset();
     CoreOptions options;
-    options.policy_path = policy_path_;
     options.state_path = state_path;
-    core_ = std::make_unique<ControlCore>(
-        options, SocketConnector(dir_ + "/dp.sock", std::chrono::milliseconds(2000)),
-        [this] { return now_ns_; }, [] { return 1'800'000'000.0; }, log_);
-    auto started = core_->Start();
-    ASSERT_TRUE(started.has_value()) << started.error();
+    ASSERT_NO_FATAL_FAILURE(CoreFixture::StartCore(options));
     const uint64_t plans_before = dataplane_->received().plans;
     core_->Tick();
     ASSERT_TRUE(core_->dataplane_up());
@@ -115,12 +98,7 @@ class IdsPersistTest : public ::testing::Test {
     ASSERT_EQ(Ids(), (std::map<std::string, uint32_t>{{"default", 0}, {"a", 1}, {"c", 3}, {"d", 4}}));
   }
 
-  std::string dir_, policy_path_, state_path_;
-  uint64_t now_ns_ = 1'000'000'000;
-  std::unique_ptr<InProcessDataplane> dataplane_;
-  std::unique_ptr<ControlCore> core_;
-  std::vector<std::string> log_lines_;
-  Logger log_{LogLevel::kDebug, [this](std::string_view line) { log_lines_.emplace_back(line); }};
+  std::string state_path_;
 };
 
 TEST_F(IdsPersistTest, RestartKeepsTheIdsTheDataplaneRuns) {

@@ -12,12 +12,14 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <gtest/gtest.h>
 
 #include "control/daemon/core.h"
 #include "control/daemon/watcher.h"
+#include "tests/unit/control/core_fixture.h"
 #include "tests/unit/control/test_env.h"
 
 namespace shaper::control {
@@ -26,11 +28,8 @@ namespace {
 using shaper::testing::InProcessDataplane;
 using shaper::testing::Received;
 
-constexpr uint64_t kMbit = 1'000'000;
-constexpr uint64_t kTickNs = 100'000'000;
-
 // DESIGN.md's worked example (as core_test.cc): all greedy -> a 190, b 390, c 370.
-constexpr const char* kPolicy = R"(version: 1
+constexpr std::string_view kTenantsABC = R"(version: 1
 link:
   capacity: 1000Mbit
   shape_at: 95%
@@ -52,37 +51,16 @@ tenants:
     guaranteed: 100Mbit
     ceiling: 900Mbit
     weight: 3
-allocation: {mode: dynamic, interval: 100ms}
 )";
-
-// The good edit: d added (its match is where the partial write cuts).
-constexpr const char* kPolicyWithD = R"(version: 1
-link:
-  capacity: 1000Mbit
-  shape_at: 95%
-classes:
-  - name: bulk
-    priority: bulk
-    queue_limit: 50ms
-tenants:
-  - name: a
-    match: {prefixes: [10.0.1.0/24]}
-    guaranteed: 100Mbit
-    ceiling: 900Mbit
-  - name: b
-    match: {prefixes: [10.0.2.0/24]}
-    guaranteed: 300Mbit
-    ceiling: 400Mbit
-  - name: c
-    match: {prefixes: [10.0.3.0/24]}
-    guaranteed: 100Mbit
-    ceiling: 900Mbit
-    weight: 3
-  - name: d
+constexpr std::string_view kTenantD = R"(  - name: d
     match: {prefixes: [10.0.4.0/24]}
     guaranteed: 50Mbit
-allocation: {mode: dynamic, interval: 100ms}
 )";
+constexpr std::string_view kAllocation = "allocation: {mode: dynamic, interval: 100ms}\n";
+
+const std::string kPolicy = std::string(kTenantsABC) + std::string(kAllocation);
+// The good edit: d added (its match is where the partial write cuts).
+const std::string kPolicyWithD = std::string(kTenantsABC) + std::string(kTenantD) + std::string(kAllocation);
 
 // Where a half-written kPolicyWithD stops: inside d's prefix list, so the
 // YAML flow sequence is never closed.
@@ -118,22 +96,12 @@ const BadFile kBadFiles[] = {
      "syntax error"},
 };
 
-class ReloadKeepsPolicyTest : public ::testing::Test {
+class ReloadKeepsPolicyTest : public shaper::testing::CoreFixture {
  protected:
   void SetUp() override {
-    dir_ = shaper::testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    policy_path_ = dir_ + "/policy.yaml";
+    ASSERT_NO_FATAL_FAILURE(StartDataplane());
     shaper::testing::WriteByRename(policy_path_, kPolicy);
-    dataplane_ = std::make_unique<InProcessDataplane>(dir_ + "/dp.sock");
-    ASSERT_TRUE(dataplane_->Start());
-    CoreOptions options;
-    options.policy_path = policy_path_;
-    core_ = std::make_unique<ControlCore>(
-        options, SocketConnector(dir_ + "/dp.sock", std::chrono::milliseconds(2000)),
-        [this] { return now_ns_.load(); }, [] { return 1'800'000'000.0; }, log_);
-    auto started = core_->Start();
-    ASSERT_TRUE(started.has_value()) << started.error();
+    ASSERT_NO_FATAL_FAILURE(StartCore());
     // Connected, with dynamic rates pushed (not just the plan's guarantees).
     core_->Tick();
     ASSERT_TRUE(core_->dataplane_up());
@@ -141,29 +109,9 @@ class ReloadKeepsPolicyTest : public ::testing::Test {
     GreedyTick();
     ASSERT_EQ(Assured("a"), 190 * kMbit);
   }
-  void TearDown() override {
-    if (HasFailure()) {
-      for (const std::string& line : log_lines_) std::fputs(line.c_str(), stderr);
-    }
-    core_.reset();
-    dataplane_.reset();
-    std::filesystem::remove_all(dir_);
-  }
 
   // a, b and c greedy downstream (1 Gbit/s offered each) for one interval.
-  void GreedyTick() {
-    const Received rx = dataplane_->received();
-    for (const char* name : {"a", "b", "c"}) {
-      dataplane_->AddTraffic(rx.ids.at(name), abi::kDownload, 1000 * kMbit / 8 / 10);
-    }
-    now_ns_ += kTickNs;
-    dataplane_->segment().Heartbeat(now_ns_);
-    core_->Tick();
-  }
-  uint64_t Assured(const char* name) {
-    const Received rx = dataplane_->received();
-    return rx.assured_bps.at({rx.ids.at(name), abi::kDownload});
-  }
+  void GreedyTick() { CoreFixture::GreedyTick({"a", "b", "c"}); }
   // The value of a sample of `family` (with label `result` = `result` when given).
   double Metric(const std::string& family, const std::string& result = "") {
     for (const auto& f : core_->CollectMetrics(false)) {
@@ -184,12 +132,7 @@ class ReloadKeepsPolicyTest : public ::testing::Test {
 
   // Everything a bad reload must leave alone, against `before`.
   void ExpectNothingChanged(const Received& before, uint64_t generation_before) {
-    const Received now = dataplane_->received();
-    EXPECT_EQ(now.plans, before.plans);
-    EXPECT_EQ(now.generation, before.generation);
-    EXPECT_EQ(now.ids, before.ids);
-    EXPECT_EQ(now.assured_bps, before.assured_bps);
-    EXPECT_EQ(now.rate_updates, before.rate_updates);
+    shaper::testing::ExpectSameReceived(dataplane_->received(), before);
     EXPECT_EQ(core_->plan_generation(), generation_before);
     EXPECT_TRUE(core_->dataplane_up());
     EXPECT_EQ(StatusTenants(), (std::set<std::string>{"default", "a", "b", "c"}));
@@ -211,14 +154,6 @@ class ReloadKeepsPolicyTest : public ::testing::Test {
     EXPECT_EQ(Metric("shaper_policy_valid"), 1);
     EXPECT_TRUE(core_->Explain("d")["ok"].get<bool>());
   }
-
-  std::string dir_;
-  std::string policy_path_;
-  std::atomic<uint64_t> now_ns_{1'000'000'000};
-  std::vector<std::string> log_lines_;
-  Logger log_{LogLevel::kDebug, [this](std::string_view line) { log_lines_.emplace_back(line); }};
-  std::unique_ptr<InProcessDataplane> dataplane_;
-  std::unique_ptr<ControlCore> core_;
 };
 
 // Each kind of bad file on its own, then the good edit.
@@ -295,7 +230,7 @@ TEST_F(ReloadKeepsPolicyTest, PartialWriteInPlaceThenCompleted) {
   EXPECT_EQ(Metric("shaper_policy_reloads_total", "error"), 1);
 
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  std::ofstream(policy_path_, std::ios::app) << std::string(kPolicyWithD).substr(head.size());
+  std::ofstream(policy_path_, std::ios::app) << kPolicyWithD.substr(head.size());
   ASSERT_TRUE((*watcher)->ReadEventsSettled(20, 500));
   ExpectGoodEditApplies(before);
   EXPECT_EQ(Metric("shaper_policy_reloads_total", "success"), 1);

@@ -53,6 +53,15 @@ struct Received {
   uint64_t rate_updates = 0;
 };
 
+// Everything the dataplane received is the same in `now` as in `before`.
+inline void ExpectSameReceived(const Received& now, const Received& before) {
+  EXPECT_EQ(now.plans, before.plans);
+  EXPECT_EQ(now.generation, before.generation);
+  EXPECT_EQ(now.ids, before.ids);
+  EXPECT_EQ(now.assured_bps, before.assured_bps);
+  EXPECT_EQ(now.rate_updates, before.rate_updates);
+}
+
 class InProcessDataplane {
  public:
   static constexpr uint32_t kMaxTenants = 64;
