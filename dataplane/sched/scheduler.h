@@ -614,8 +614,9 @@ class Scheduler {
   ListHead borrow_list_;
   uint64_t cursor_slot_ = 0;  // next wheel slot (absolute number) to process
   Counters counters_;
-  std::vector<TenantState> tenants_;
-  std::vector<ClassQueue> queues_;  // [tenant * num_classes + class]
+  // Huge pages: the per-tenant arrays are touched at random (profile.h).
+  HugePageVector<TenantState> tenants_;
+  HugePageVector<ClassQueue> queues_;  // [tenant * num_classes + class]
   std::vector<ListHead> wheel_;
 };
 

@@ -85,7 +85,8 @@ class ShaperVariant {
   uint16_t tx_port_ = 0;
   std::unique_ptr<sched::Profile> profile_;
   std::unique_ptr<Sched> sched_;
-  std::vector<abi::TenantStats> tenant_stats_;  // index = scheduler tenant id
+  // Huge pages, as the scheduler's arrays (sched/profile.h). Index = scheduler tenant id.
+  sched::HugePageVector<abi::TenantStats> tenant_stats_;
   StateBytes state_;
   bool real_classifier_ = false;
   double classifier_build_s_ = 0;
