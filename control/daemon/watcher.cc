@@ -37,7 +37,12 @@ bool PolicyWatcher::ReadEvents() {
     if (n <= 0) break;
     for (ssize_t off = 0; off < n;) {
       const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
-      if (ev->len > 0 && name_ == ev->name) relevant = true;
+      if (ev->len > 0 && name_ == ev->name) {
+        relevant = true;
+        // A rename over the file, or a writer closing it, leaves it whole; a
+        // bare create means the content is still to come.
+        last_complete_ = (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) != 0;
+      }
       // The queue overflowed: an event for our file may have been lost.
       if (ev->mask & IN_Q_OVERFLOW) relevant = true;
       off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
@@ -47,7 +52,13 @@ bool PolicyWatcher::ReadEvents() {
 }
 
 bool PolicyWatcher::ReadEventsSettled(int quiet_ms, int max_ms) {
+  last_complete_ = false;
   bool relevant = ReadEvents();
+  // Events for other names (an editor's temporary file) start no wait, and a
+  // file that is already whole is reloaded at once: the quiet wait is only for
+  // a file still being written, so an edit is in force well within two
+  // allocation intervals.
+  if (!relevant || last_complete_) return relevant;
   for (int waited = 0; waited < max_ms; waited += quiet_ms) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, quiet_ms) <= 0) break;

@@ -23,15 +23,17 @@ class PolicyWatcher {
   int fd() const { return fd_; }  // readable when events are pending
   // Drains pending events; true when one concerned the policy file.
   bool ReadEvents();
-  // Drains events until none arrived for `quiet_ms` (at most max_ms in all):
-  // a save is several events (create, write, close); reloading once after
-  // the last avoids reading a half-written file.
+  // Like ReadEvents, but when the last event for the file was a bare create
+  // (content still to come), drains events until none arrived for
+  // `quiet_ms` (at most max_ms in all), so a half-written file is not read.
+  // A rename over the file or a close after writing returns at once.
   bool ReadEventsSettled(int quiet_ms, int max_ms);
 
  private:
   PolicyWatcher(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
   int fd_;
   std::string name_;
+  bool last_complete_ = false;  // the last event for the file left it whole
 };
 
 }  // namespace shaper::control

@@ -15,7 +15,9 @@
 #   2. the policy file is replaced (new file + mv, as editors do) with
 #      tenant-a's ceiling lowered 950Mbit -> 200Mbit: its rate over a trailing
 #      1 s window must fall to 200 Mbit/s + 5% within 2 s of the mv and stay
-#      there; shaperctl status and the metrics show the new ceiling;
+#      there; shaperctl status and the metrics show the new ceiling; the
+#      control's log shows when the dataplane accepted the new plan (the
+#      target is two allocation intervals; the test fails past 1 s);
 #   3. a broken edit (a bare number, no unit): the rate and the plan stay,
 #      shaper_policy_valid becomes 0, shaper_policy_reloads_total{result=
 #      "error"} increments, the control logs the error with file:line:col;
@@ -224,6 +226,36 @@ successes=$(probe value "$metrics/metrics" shaper_policy_reloads_total result=su
 /usr/bin/python3 -c "import sys; sys.exit(0 if $successes == $successes_before + 1 else 1)" ||
   fail "shaper_policy_reloads_total{result=\"success\"} went from $successes_before to $successes on one edit"
 generation=$(status_field plan_generation)
+# The issue's promise: an edit is enforced within two allocation intervals.
+# Control logs "policy reloaded" (ms timestamps) after the dataplane accepted
+# the new plan; its time since the mv is the reaction, free of TCP's own pace.
+interval_s=$(/usr/bin/python3 -c 'import re,sys
+m = re.search(r"interval:\s*(\d+)ms", open(sys.argv[1]).read())
+print(int(m.group(1)) / 1000 if m else 0.1)' "$tmp/policy/policy.yaml")
+applied_s=$(/usr/bin/python3 - "$tmp/control.log" "$edit_start" "$generation" <<'PY'
+import datetime, re, sys
+log, start, gen = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+for line in open(log):
+    if 'msg="policy reloaded"' in line and f"generation={gen}" in line:
+        ts = re.search(r"ts=(\S+)Z", line).group(1)
+        t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%f").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        print(f"{t - start:.3f}")
+        break
+else:
+    print("missing")
+PY
+)
+[[ $applied_s != missing ]] || fail "no 'policy reloaded' line for generation $generation in the control log"
+two_intervals_s=$(/usr/bin/python3 -c "print(2 * $interval_s)")
+echo "the new plan was in force ${applied_s} s after the mv (two allocation intervals: ${two_intervals_s} s)"
+# The target is two intervals (0.15-0.22 s measured on a quiet machine); the
+# dataplane builds a fresh 64 MiB rte_lpm per plan, so a loaded CI machine can
+# exceed 0.2 s. Fail at 1 s; say plainly when the target itself was missed.
+/usr/bin/python3 -c "import sys; sys.exit(0 if $applied_s <= $two_intervals_s else 1)" ||
+  echo "NOTE: over the two-interval target (${applied_s} s > ${two_intervals_s} s)"
+/usr/bin/python3 -c "import sys; sys.exit(0 if $applied_s <= 1.0 else 1)" ||
+  fail "the edit took ${applied_s} s to be in force (limit 1 s; target ${two_intervals_s} s)"
 
 # --- step 3: a broken edit (a bare number) must change nothing enforced
 errors_before=$(probe value "$metrics/metrics" shaper_policy_reloads_total result=error)
@@ -278,7 +310,7 @@ grep -q 'mbufs in use at exit: 0' "$tmp/dp.log" || fail "shaper-dataplane leaked
 echo "--- iperf3 (client, per second)"
 grep -E '^\[ *[0-9]+\] +[0-9.]+-' "$tmp/iperf-client.log" | awk '{ print $3, $7, $8 }' | tr '\n' ';'
 echo
-echo "--- summary: before ${before_mbps} Mbit/s; ceiling ${new_ceiling_mbps}Mbit reached in ${react_s} s (1 s window), ${react_short_s} s (0.2 s window), metrics showed the new ceiling at ${reload_s} s;" \
+echo "--- summary: before ${before_mbps} Mbit/s; plan in force ${applied_s} s after the edit; ceiling ${new_ceiling_mbps}Mbit reached in ${react_s} s (1 s window), ${react_short_s} s (0.2 s window), metrics showed the new ceiling at ${reload_s} s;" \
   "after ${after_mbps} Mbit/s; after the broken edit ${broken_mbps} Mbit/s; prometheus rate ${prom_max} B/s"
 echo "$failures failure(s)"
 [[ $failures -eq 0 ]]
