@@ -1,50 +1,32 @@
 #include "tests/bench/dataplane/maxmin.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "control/alloc/allocator.h"
 
 namespace shaper::bench {
 
+// The sharing rule is computed by the control process's allocator
+// (control/alloc), which its own tests check against an exact reference on
+// thousands of random instances; the bench only converts units.
 std::vector<double> MaxMinReference(double link_bps, const std::vector<TenantDemand>& tenants) {
-  const size_t n = tenants.size();
-  std::vector<double> alloc(n);
-  std::vector<double> cap(n);
-  std::vector<bool> active(n);
-  double spare = link_bps;
-  for (size_t i = 0; i < n; ++i) {
-    alloc[i] = std::min(tenants[i].demand_bps, tenants[i].assured_bps);
-    cap[i] = std::min(tenants[i].demand_bps, tenants[i].ceiling_bps);
-    active[i] = cap[i] > alloc[i];
-    spare -= alloc[i];
+  namespace alloc = shaper::control::alloc;
+  auto bits = [](double v) { return v <= 0 ? uint64_t{0} : static_cast<uint64_t>(std::llround(v)); };
+  std::vector<alloc::TenantSpec> specs(tenants.size());
+  for (size_t i = 0; i < tenants.size(); ++i) {
+    specs[i].guaranteed_bps = bits(tenants[i].assured_bps);
+    specs[i].ceiling_bps = bits(tenants[i].ceiling_bps);
+    specs[i].demand_bps = bits(tenants[i].demand_bps);
+    specs[i].weight = static_cast<uint32_t>(std::max(1L, std::lround(tenants[i].weight)));
   }
-  // Water-filling: give every wanting tenant its weighted part of the spare;
-  // those whose room is smaller than their part are capped and leave, and
-  // the rest is shared again, until the spare is gone or nobody wants more.
-  while (spare > 1e-6) {
-    double wsum = 0;
-    for (size_t i = 0; i < n; ++i)
-      if (active[i]) wsum += tenants[i].weight;
-    if (wsum == 0) break;
-    bool capped_any = false;
-    double given = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (!active[i]) continue;
-      const double part = spare * tenants[i].weight / wsum;
-      if (cap[i] - alloc[i] <= part) {
-        given += cap[i] - alloc[i];
-        alloc[i] = cap[i];
-        active[i] = false;
-        capped_any = true;
-      }
-    }
-    if (capped_any) {
-      spare -= given;
-      continue;
-    }
-    for (size_t i = 0; i < n; ++i)
-      if (active[i]) alloc[i] += spare * tenants[i].weight / wsum;
-    spare = 0;
+  const alloc::Problem problem{bits(link_bps), {}, specs};
+  std::vector<double> out(tenants.size(), 0.0);
+  if (auto result = alloc::Allocate(problem)) {
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(result->rate_bps[i]);
   }
-  return alloc;
+  return out;
 }
 
 }  // namespace shaper::bench

@@ -1,6 +1,6 @@
 // The reference allocation --accuracy compares shaper against: DESIGN.md's
-// sharing rule computed directly (water-filling), with no DPDK, so a unit
-// test can check it against the worked example.
+// sharing rule, computed by control/alloc's allocator (no DPDK), in the
+// bench's units; a unit test checks it against the worked example.
 #pragma once
 
 #include <vector>
