@@ -112,9 +112,10 @@ TEST(Shares, ManyGuaranteesHoldTogether) {
   s.tenants.push_back({0, 600, 1, kInf});
   s.tenants.push_back({50, 600, 100, kInf});
   const std::vector<double> ref = WeightedMaxMin(s.link_mbps, s.tenants);
-  ASSERT_NEAR(ref[0], 10, 1e-9);
-  ASSERT_NEAR(ref[50], 50.0 / 101, 1e-9);
-  ASSERT_NEAR(ref[51], 50 + 5000.0 / 101, 1e-9);
+  // The reference works in whole bit/s: 1e-6 Mbit is one bit/s.
+  ASSERT_NEAR(ref[0], 10, 1e-6);
+  ASSERT_NEAR(ref[50], 50.0 / 101, 1e-6);
+  ASSERT_NEAR(ref[51], 50 + 5000.0 / 101, 1e-6);
   ExpectShares(s, ref, 500, "many guarantees");
 }
 
