@@ -200,6 +200,7 @@ void ControlCore::ConnectLocked(uint64_t now_ns) {
   if (!reply->ok()) return fail("apply plan", reply->ToString());
 
   api_ = std::move(*api);
+  ids_.Settle();  // the dataplane now holds exactly these ids
   SaveIdsLocked();
   stats_.emplace(std::move(*reader));
   dp_max_tenants_ = hello->max_tenants;
@@ -364,6 +365,7 @@ ReloadOutcome ControlCore::Reload(std::string_view trigger) {
       return failed(std::move(error));
     }
     generation_ = reply->generation;
+    ids_.Settle();
     SaveIdsLocked();
   } else if (auto plan = dpclient::CompilePlan(*policy, ids_); !plan) {
     ids_ = saved_ids;

@@ -125,9 +125,15 @@ void TenantIds::Update(std::span<const std::string> names) {
     }
     next.emplace(name, id);
   }
-  // Released only now, so this update's newcomers could not take them.
-  free_.insert(released.begin(), released.end());
+  // Retired, not freed: neither this update's newcomers nor a later update's
+  // may take them before the dataplane has dropped them (Settle).
+  retired_.insert(retired_.end(), released.begin(), released.end());
   ids_ = std::move(next);
+}
+
+void TenantIds::Settle() {
+  free_.insert(retired_.begin(), retired_.end());
+  retired_.clear();
   // Trim fresh ids that are free at the top, so id_limit shrinks when the
   // highest tenants go away.
   while (!free_.empty() && *free_.rbegin() == next_id_ - 1) {

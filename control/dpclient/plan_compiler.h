@@ -59,11 +59,19 @@ class TenantIds {
   static std::expected<TenantIds, std::string> Restore(const State& state);
 
   // Makes the set of named tenants exactly `names` (the default tenant, id 0,
-  // is implicit and always present): known names keep their ids, names gone
-  // release theirs (reusable from the next call on), new names take the
-  // lowest reusable id, else the next fresh one.
+  // is implicit and always present): known names keep their ids, new names
+  // take the lowest free id, else the next fresh one. The ids of names gone
+  // are retired, not freed: the dataplane may still hold those tenants' queues
+  // and counters under them until it accepts a plan without them. Settle()
+  // says it has; only then are retired ids handed out again. So reloads made
+  // while the dataplane is away never give a removed tenant's id (and its
+  // queued packets and counters) to a newcomer.
   void Update(std::span<const std::string> names);
   void Update(const config::Policy& policy);
+  // The dataplane accepted a plan built from the current ids: retired ids
+  // become free (reused lowest first) and id_limit shrinks past free top ids.
+  void Settle();
+  size_t retired() const { return retired_.size(); }
 
   // 0 for kDefaultTenantName.
   std::optional<uint32_t> Find(std::string_view name) const;
@@ -77,7 +85,8 @@ class TenantIds {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;
-  std::set<uint32_t> free_;  // reusable ids, lowest first
+  std::set<uint32_t> free_;        // reusable ids, lowest first
+  std::vector<uint32_t> retired_;  // gone from the policy, maybe not yet from the dataplane
   uint32_t next_id_ = 1;     // ids below this have been handed out at least once
 };
 

@@ -266,6 +266,49 @@ TEST_F(ControlCoreTest, DataplaneGoneThenBackGetsThePlanAgain) {
   EXPECT_EQ(dataplane_->received().ids.size(), 4u);
 }
 
+// Two reloads while the dataplane is away: the first removes b, the second
+// adds e. The dataplane still runs b's queues and counters under b's id, so
+// e must not take it: the plan pushed on reconnection names e under a fresh
+// id, and only a later reload may reuse b's.
+TEST_F(ControlCoreTest, ReloadsWhileTheDataplaneIsAwayNeverReuseARemovedTenantsId) {
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  const auto first = dataplane_->received();
+  const uint32_t b_id = first.ids.at("b");
+  dataplane_->Stop();
+  now_ns_ += 2'500'000'000;
+  core_->Tick();
+  ASSERT_FALSE(core_->dataplane_up());
+
+  shaper::testing::WriteByRename(policy_path_, kPolicy2);  // b leaves, d arrives
+  ASSERT_TRUE(core_->Reload("sighup").ok);
+  const std::string with_e = std::string(kPolicy2).replace(
+      std::string(kPolicy2).find("allocation:"), 0,
+      "  - name: e\n    match: {prefixes: [10.0.5.0/24]}\n    guaranteed: 10Mbit\n");
+  shaper::testing::WriteByRename(policy_path_, with_e);
+  ASSERT_TRUE(core_->Reload("sighup").ok);
+
+  ASSERT_TRUE(dataplane_->Start());
+  now_ns_ += 3'000'000'000;
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  const auto back = dataplane_->received();
+  EXPECT_EQ(back.ids.count("b"), 0u);
+  EXPECT_NE(back.ids.at("d"), b_id);
+  EXPECT_NE(back.ids.at("e"), b_id);
+  EXPECT_EQ(back.ids.at("a"), first.ids.at("a"));
+  EXPECT_EQ(back.ids.at("c"), first.ids.at("c"));
+
+  // Now that the dataplane took a plan without b, a newcomer may have its id.
+  const std::string with_f = with_e.substr(0, with_e.find("allocation:")) +
+                             "  - name: f\n    match: {prefixes: [10.0.6.0/24]}\n"
+                             "    guaranteed: 10Mbit\n" +
+                             with_e.substr(with_e.find("allocation:"));
+  shaper::testing::WriteByRename(policy_path_, with_f);
+  ASSERT_TRUE(core_->Reload("sighup").ok);
+  EXPECT_EQ(dataplane_->received().ids.at("f"), b_id);
+}
+
 TEST_F(ControlCoreTest, AdminSocketStatusExplainReload) {
   const std::string path = dir_ + "/control.sock";
   auto admin = AdminServer::Create(

@@ -46,6 +46,7 @@ TEST(TenantIds, FreedIdsAreReusedFromTheNextReloadLowestFirst) {
   ids.Update(Names({"a", "d", "e"}));
   EXPECT_EQ(ids.Find("b"), std::nullopt);
   EXPECT_EQ(ids.Find("e"), 5u);
+  ids.Settle();  // the dataplane took that plan
   // Next reload: the freed 2 and 3 are reused, lowest first.
   ids.Update(Names({"a", "d", "e", "f", "g", "h"}));
   EXPECT_EQ(ids.Find("f"), 2u);
@@ -56,11 +57,35 @@ TEST(TenantIds, FreedIdsAreReusedFromTheNextReloadLowestFirst) {
   EXPECT_EQ(ids.id_limit(), 7u);
 }
 
+// Reloads while the dataplane is away (no Settle between them): the plan it
+// holds still has b's queues and counters under id 2, so no later update may
+// hand 2 to a newcomer before the dataplane has taken a plan without b.
+TEST(TenantIds, RetiredIdsWaitForTheDataplaneBeforeReuse) {
+  TenantIds ids;
+  ids.Update(Names({"a", "b", "c"}));  // 1 2 3, pushed
+  ids.Settle();
+  ids.Update(Names({"a", "c"}));       // b leaves: not pushed
+  EXPECT_EQ(ids.retired(), 1u);
+  ids.Update(Names({"a", "c", "x"}));  // x arrives: not pushed either
+  EXPECT_EQ(ids.Find("x"), 4u);
+  ids.Settle();  // the dataplane reconnects and takes {a=1, c=3, x=4}
+  EXPECT_EQ(ids.retired(), 0u);
+  ids.Update(Names({"a", "c", "x", "y"}));
+  EXPECT_EQ(ids.Find("y"), 2u);
+  // A name that leaves and comes back before a settle gets a new id: the
+  // old one is still retired.
+  ids.Settle();
+  ids.Update(Names({"a", "c", "x"}));
+  ids.Update(Names({"a", "c", "x", "y"}));
+  EXPECT_EQ(ids.Find("y"), 5u);
+}
+
 TEST(TenantIds, IdLimitShrinksWhenTopTenantsLeave) {
   TenantIds ids;
   ids.Update(Names({"a", "b", "c"}));
   ids.Update(Names({"a"}));
   EXPECT_EQ(ids.id_limit(), 2u);
+  ids.Settle();
   ids.Update(Names({"a", "x", "y", "z"}));
   EXPECT_EQ(ids.Find("x"), 2u);
   EXPECT_EQ(ids.Find("y"), 3u);
@@ -72,6 +97,7 @@ TenantIds WithHoles() {
   TenantIds ids;
   ids.Update(Names({"a", "b", "c", "d"}));
   ids.Update(Names({"a", "c", "e"}));
+  ids.Settle();
   return ids;
 }
 
