@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <string>
+#include <vector>
 
 #include "control/daemon/core.h"
 
@@ -49,7 +51,7 @@ double Bytes(uint64_t bps) { return static_cast<double>(bps) / 8.0; }
 }  // namespace
 
 std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   std::vector<MetricFamily> out;
 
   {
@@ -154,6 +156,10 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
   }
 
   // Tenants: every one, or the top N by measured rate (both directions).
+  // Under the lock only the numbers are copied (a few hundred bytes a
+  // tenant); the families, with their label strings, are built after it is
+  // released, so a scrape of 100k tenants does not hold up the allocation
+  // loop for the time it takes to build millions of samples.
   const uint32_t limit = IdLimitLocked();
   std::vector<uint32_t> selected;
   for (uint32_t id = 0; id < limit; ++id) {
@@ -174,6 +180,31 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
     selected.resize(options_.metrics_top_n);
     std::sort(selected.begin(), selected.end());
   }
+  struct DirectionRow {
+    ctl::TenantTotals totals;
+    uint64_t allocated_bps, demand_bps, guaranteed_bps, ceiling_bps;
+  };
+  struct TenantRow {
+    std::string name;
+    DirectionRow dir[config::kDirections];
+  };
+  std::vector<TenantRow> rows(selected.size());
+  for (size_t i = 0; i < selected.size(); ++i) {
+    const uint32_t id = selected[i];
+    rows[i].name = names_[id];
+    for (uint32_t d = 0; d < config::kDirections; ++d) {
+      const Direction& dir = dirs_[d];
+      rows[i].dir[d] = {stats.SumTenant(id, d),
+                        id < dir.pushed_bps.size() ? dir.pushed_bps[id] : 0,
+                        dir.demand && id < dir.demand->size() ? dir.demand->demand_bps(id) : 0,
+                        dir.tenants[id].guaranteed_bps, dir.tenants[id].ceiling_bps};
+    }
+  }
+  std::vector<std::string> class_names;
+  for (uint32_t c = 0; c < policy_.classes.size() && c < abi::kStatsClasses; ++c) {
+    class_names.push_back(policy_.classes[c].name);
+  }
+  lock.unlock();
 
   MetricFamily tx_bytes = Family("shaper_tenant_transmit_bytes_total",
                                  "Bytes transmitted per tenant, direction and class", MetricType::Counter);
@@ -190,13 +221,21 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
                              "Per tenant and direction: allocated (assured rate in force), demand "
                              "(estimated), guaranteed and ceiling (from the policy)",
                              MetricType::Gauge);
-  for (uint32_t id : selected) {
-    const std::string& tenant = names_[id];
+  const size_t classes = class_names.size();
+  tx_bytes.metric.reserve(rows.size() * config::kDirections * classes);
+  tx_packets.metric.reserve(rows.size() * config::kDirections * classes);
+  queue.metric.reserve(rows.size() * config::kDirections * classes);
+  arrival.metric.reserve(rows.size() * config::kDirections);
+  drops.metric.reserve(rows.size() * config::kDirections * abi::kDropReasons);
+  rate.metric.reserve(rows.size() * config::kDirections * 4);
+  for (const TenantRow& row : rows) {
+    const std::string& tenant = row.name;
     for (uint32_t d = 0; d < config::kDirections; ++d) {
       const std::string direction = abi::DirectionName(d);
-      const ctl::TenantTotals t = stats.SumTenant(id, d);
-      for (uint32_t c = 0; c < policy_.classes.size() && c < abi::kStatsClasses; ++c) {
-        const std::string& cls = policy_.classes[c].name;
+      const DirectionRow& r = row.dir[d];
+      const ctl::TenantTotals& t = r.totals;
+      for (uint32_t c = 0; c < classes; ++c) {
+        const std::string& cls = class_names[c];
         Counter(tx_bytes, {{"tenant", tenant}, {"direction", direction}, {"class", cls}},
                 static_cast<double>(t.tx[c].tx_bytes));
         Counter(tx_packets, {{"tenant", tenant}, {"direction", direction}, {"class", cls}},
@@ -205,19 +244,15 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
               static_cast<double>(t.queued_bytes[c]));
       }
       Counter(arrival, {{"tenant", tenant}, {"direction", direction}}, static_cast<double>(t.arrival_bytes));
-      for (uint32_t r = 0; r < abi::kDropReasons; ++r) {
-        Counter(drops, {{"tenant", tenant}, {"direction", direction}, {"reason", abi::DropReasonName(r)}},
-                static_cast<double>(t.drop_packets[r]));
+      for (uint32_t reason = 0; reason < abi::kDropReasons; ++reason) {
+        Counter(drops, {{"tenant", tenant}, {"direction", direction}, {"reason", abi::DropReasonName(reason)}},
+                static_cast<double>(t.drop_packets[reason]));
       }
-      const Direction& dir = dirs_[d];
-      const uint64_t demand_bps = dir.demand && id < dir.demand->size() ? dir.demand->demand_bps(id) : 0;
-      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "allocated"}},
-            Bytes(id < dir.pushed_bps.size() ? dir.pushed_bps[id] : 0));
-      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "demand"}}, Bytes(demand_bps));
+      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "allocated"}}, Bytes(r.allocated_bps));
+      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "demand"}}, Bytes(r.demand_bps));
       Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "guaranteed"}},
-            Bytes(dir.tenants[id].guaranteed_bps));
-      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "ceiling"}},
-            Bytes(dir.tenants[id].ceiling_bps));
+            Bytes(r.guaranteed_bps));
+      Gauge(rate, {{"tenant", tenant}, {"direction", direction}, {"kind", "ceiling"}}, Bytes(r.ceiling_bps));
     }
   }
   for (MetricFamily* f : {&tx_bytes, &tx_packets, &arrival, &drops, &queue, &rate}) {

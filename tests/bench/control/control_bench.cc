@@ -415,6 +415,11 @@ struct ScrapeResult {
   HttpResult all;              // /metrics/tenants, median time of reps
   HttpResult top;              // /metrics
   double collect_seconds = 0;  // CollectMetrics(all) alone: building the families, no text
+  // The slowest allocation tick while a /metrics/tenants scrape runs beside
+  // it, against the median tick with no scrape: how long the scrape holds the
+  // core's lock over the control loop.
+  double tick_max_during_scrape = 0;
+  double tick_median_alone = 0;
 };
 
 // Every tenant offers traffic in both directions for one interval.
@@ -491,6 +496,27 @@ std::expected<ScrapeResult, std::string> BenchScrape(const std::string& policy_p
   if (!top) return std::unexpected(top.error());
   r.all = *all;
   r.top = *top;
+
+  auto tick = [&] {
+    const auto start = Clock::now();
+    AddTraffic(dp.segment(), tenants, 3);
+    now_ns += 100'000'000;
+    dp.segment().Heartbeat(now_ns);
+    core.Tick();
+    return Since(start);
+  };
+  std::vector<double> alone;
+  for (int i = 0; i < 5; ++i) alone.push_back(tick());
+  r.tick_median_alone = Summarize(std::move(alone)).median;
+  std::atomic<bool> done{false};
+  HttpResult during;
+  std::thread scraper([&] {
+    during = HttpGet(port, "/metrics/tenants");
+    done = true;
+  });
+  while (!done) r.tick_max_during_scrape = std::max(r.tick_max_during_scrape, tick());
+  scraper.join();
+  if (!during.ok) return std::unexpected("GET /metrics/tenants beside the ticks failed");
   if (r.all.body_bytes <= r.top.body_bytes) {
     return std::unexpected(fmt::format("/metrics/tenants ({} B) not larger than /metrics ({} B)",
                                        r.all.body_bytes, r.top.body_bytes));
@@ -624,6 +650,8 @@ int Run(bool smoke, bool json_out) {
   j["scrape_collect_seconds_" + big_name] = scrape->collect_seconds;
   j["scrape_top_seconds_" + big_name] = scrape->top.seconds;
   j["scrape_top_bytes_" + big_name] = scrape->top.body_bytes;
+  j["tick_max_during_scrape_seconds_" + big_name] = scrape->tick_max_during_scrape;
+  j["tick_median_seconds_" + big_name] = scrape->tick_median_alone;
   say("");
   say(fmt::format(
       "== scrape: ControlCore over a stats segment with {} tenants, HTTP/1.0 GET on 127.0.0.1 "
@@ -637,6 +665,10 @@ int Run(bool smoke, bool json_out) {
   say(fmt::format("  /metrics (top-N)        {:>12}  {:>9.1f} KiB  {:>9} series",
                   Ms(scrape->top.seconds), static_cast<double>(scrape->top.body_bytes) / 1024,
                   scrape->top.series));
+  say(fmt::format("  allocation tick: median {} alone, slowest {} beside a /metrics/tenants scrape"
+                  " ({:.1f}x)",
+                  Ms(scrape->tick_median_alone), Ms(scrape->tick_max_during_scrape),
+                  scrape->tick_max_during_scrape / std::max(scrape->tick_median_alone, 1e-9)));
   if (json_out) fmt::print("{}\n", j.dump());
   return 0;
 }
