@@ -23,6 +23,17 @@
 #      "error"} increments, the control logs the error with file:line:col;
 #   4. Prometheus (1 s scrapes of /metrics and /metrics/tenants) returns a
 #      rate > 0 for tenant-a and shaper_dataplane_up == 1.
+#   5. Observability (the issue's scenario 7). Prometheus runs on the shipped
+#      deploy/prometheus/prometheus.yml (target, intervals and the rules
+#      path filled in for the test) with deploy/prometheus/shaper-alerts.yml:
+#      `promtool check rules` accepts the rules; Prometheus evaluates every
+#      rule without error on the live series; ShaperPolicyInvalid is pending
+#      or firing after step 3's broken edit and ShaperDataplaneDown is not;
+#      every panel query of deploy/grafana/dashboards/shaper.json, with its
+#      variables filled in (tenant-a, upload, realtime), returns data
+#      (tests/deploy/check_dashboard.py query); every metric family of a
+#      live scrape is documented in docs/metrics.md. An EF ping (DSCP 46)
+#      from tenant-a runs beside iperf3 so the latency class has samples.
 # Rates are frame bytes from shaper_tenant_transmit_bytes_total (upload, all
 # classes), polled from the control's /metrics/tenants.
 #
@@ -40,18 +51,24 @@ shaperctl=$(realpath "$3")
 here=$(dirname "$(realpath "${BASH_SOURCE[0]}")")
 probe=$here/probe.py
 testbed_policy=$here/../../config/examples/testbed.yaml
+deploy_prom=$here/../../deploy/prometheus
+dashboard=$here/../../deploy/grafana/dashboards/shaper.json
+dashboard_check=$here/../deploy/check_dashboard.py
+metrics_doc=$here/../../docs/metrics.md
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "SKIP: the veth testbed needs root (network namespaces, DPDK)"
   exit 77
 fi
-for cmd in ip ethtool iperf3 ping curl prometheus /usr/bin/python3; do
+for cmd in ip ethtool iperf3 ping curl prometheus promtool /usr/bin/python3; do
   command -v "$cmd" >/dev/null || {
-    echo "FAIL: $cmd is missing (apt-get install iproute2 ethtool iperf3 iputils-ping curl prometheus python3)"
+    echo "FAIL: $cmd is missing (apt-get install iproute2 ethtool iperf3 iputils-ping curl prometheus python3 python3-yaml)"
     exit 1
   }
 done
-for f in "$dataplane" "$control" "$shaperctl" "$probe" "$testbed_policy"; do
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || { echo "FAIL: python3-yaml is missing (apt-get install python3-yaml)"; exit 1; }
+for f in "$dataplane" "$control" "$shaperctl" "$probe" "$testbed_policy" "$deploy_prom/prometheus.yml" \
+    "$deploy_prom/shaper-alerts.yml" "$dashboard" "$dashboard_check" "$metrics_doc"; do
   [[ -e "$f" ]] || { echo "FAIL: $f does not exist"; exit 1; }
 done
 
@@ -155,17 +172,23 @@ probe wait "$metrics/metrics" shaper_dataplane_up 1 10 >/dev/null ||
 
 prom_port=$(free_port)
 prom=http://127.0.0.1:$prom_port
-cat >"$tmp/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: shaper
-    static_configs: [{targets: ['127.0.0.1:$metrics_port']}]
-  - job_name: shaper-tenants
-    metrics_path: /metrics/tenants
-    static_configs: [{targets: ['127.0.0.1:$metrics_port']}]
-EOF
+# The shipped scrape configuration (jobs shaper and shaper-tenants, each
+# series from one endpoint), with the test's target, 1 s scrapes and
+# evaluations, and this tree's alert rules.
+/usr/bin/python3 - "$deploy_prom/prometheus.yml" "$(realpath "$deploy_prom/shaper-alerts.yml")" \
+  "127.0.0.1:$metrics_port" >"$tmp/prometheus.yml" <<'PY' || die "cannot adapt $deploy_prom/prometheus.yml"
+import sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+cfg["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+cfg["rule_files"] = [sys.argv[2]]
+for job in cfg["scrape_configs"]:
+    job.pop("scrape_interval", None)
+    job.pop("scrape_timeout", None)
+    for sc in job["static_configs"]:
+        assert sc["targets"] == ["127.0.0.1:9470"], sc["targets"]
+        sc["targets"] = [sys.argv[3]]
+print(yaml.safe_dump(cfg, sort_keys=False))
+PY
 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" >"$tmp/prometheus.log" 2>&1 &
 pids+=("$!")
@@ -175,6 +198,10 @@ ip netns exec "$ns_v" iperf3 -s -1 -B "$server_ip" -p 5201 >"$tmp/iperf-server.l
 pids+=("$!")
 ip netns exec "$ns_c" ping -c 3 -i 0.2 -W 2 -I "$tenant_ip" "$server_ip" >"$tmp/ping.log" 2>&1 ||
   { cat "$tmp/ping.log"; die "ping $server_ip from $tenant_ip through the shaper"; }
+# EF (DSCP 46, TOS 0xb8) pings in the latency class, both directions, for
+# the whole test: the dashboard's latency-class panels need samples.
+ip netns exec "$ns_c" ping -Q 0xb8 -i 0.05 -I "$tenant_ip" "$server_ip" >/dev/null 2>&1 &
+pids+=("$!")
 ip netns exec "$ns_c" iperf3 -c "$server_ip" -B "$tenant_ip" -p 5201 -t 22 -i 1 \
   --connect-timeout 3000 >"$tmp/iperf-client.log" 2>&1 &
 iperf_pid=$!
@@ -296,6 +323,57 @@ prom_up=$(probe query "$prom" 'up == 1') || fail "prometheus: no target up"
 for job in shaper shaper-tenants; do
   grep -q "job=$job " <<<"$prom_up" || fail "prometheus: job $job is not up"
 done
+
+# --- step 5 (scenario 7): alert rules and the dashboard on live data
+promtool check rules "$deploy_prom/shaper-alerts.yml" >"$tmp/promtool.log" 2>&1 ||
+  { cat "$tmp/promtool.log"; fail "promtool check rules $deploy_prom/shaper-alerts.yml"; }
+# Every rule evaluated on the live series without error (a vector-matching
+# mistake only shows on real series), and the alerts in the state this run
+# put them in: the policy is still broken since step 3 (for: 1m, so pending
+# or already firing), the dataplane never went away.
+rules_ok=0
+for _ in $(seq 20); do
+  if /usr/bin/python3 - "$prom" "$deploy_prom/shaper-alerts.yml" >"$tmp/rules.log" 2>&1 <<'PY'
+import json, sys, urllib.request, yaml
+prom, rules_file = sys.argv[1], sys.argv[2]
+want = {r["alert"] for g in yaml.safe_load(open(rules_file))["groups"] for r in g["rules"] if "alert" in r}
+data = json.load(urllib.request.urlopen(prom + "/api/v1/rules"))["data"]
+rules = {r["name"]: r for g in data["groups"] for r in g["rules"]}
+bad = []
+for name in sorted(want):
+    r = rules.get(name)
+    if r is None:
+        bad.append(f"{name}: not loaded by prometheus")
+    elif r.get("health") != "ok" or r.get("lastError"):
+        bad.append(f"{name}: health {r.get('health')} {r.get('lastError', '')}")
+states = {n: {a["state"] for a in r.get("alerts", [])} for n, r in rules.items()}
+for n, r in sorted(rules.items()):
+    for a in r.get("alerts", []):
+        labels = {k: v for k, v in a["labels"].items() if k not in ("alertname", "severity", "job", "instance")}
+        print(f"  {n} {a['state']} {labels} value={a.get('value')}")
+if not states.get("ShaperPolicyInvalid", set()) & {"pending", "firing"}:
+    bad.append(f"ShaperPolicyInvalid is not pending/firing after the broken edit: {states.get('ShaperPolicyInvalid')}")
+if states.get("ShaperDataplaneDown"):
+    bad.append(f"ShaperDataplaneDown is {states['ShaperDataplaneDown']} with the dataplane up")
+print(f"{len(want)} alert rules, {len(bad)} problem(s); alert states: "
+      + ", ".join(f"{n}={'/'.join(sorted(s)) or 'inactive'}" for n, s in sorted(states.items())))
+for b in bad:
+    print("  " + b)
+sys.exit(1 if bad else 0)
+PY
+  then rules_ok=1; break; fi
+  sleep 0.5
+done
+cat "$tmp/rules.log"
+[[ $rules_ok -eq 1 ]] || fail "prometheus: the alert rules are not all loaded, healthy and in the expected state"
+# Grafana's $__rate_interval is four scrape intervals (here 1 s) at least.
+/usr/bin/python3 "$dashboard_check" query "$dashboard" --prometheus "$prom" --rate-interval 5s \
+  --var tenant="$tenant" --var direction=upload --var latency_class=realtime >"$tmp/dashboard.log" 2>&1 ||
+  { cat "$tmp/dashboard.log"; fail "a panel query of $dashboard returned no data"; }
+echo "dashboard: $(grep -c '^ok ' "$tmp/dashboard.log") panel queries returned data"
+/usr/bin/python3 "$dashboard_check" metrics-doc "$metrics_doc" --scrape "$metrics/metrics" "$metrics/metrics/tenants" \
+  >"$tmp/metrics-doc.log" 2>&1 || { cat "$tmp/metrics-doc.log"; fail "docs/metrics.md does not match the live metrics"; }
+tail -1 "$tmp/metrics-doc.log"
 
 # --- shut down cleanly: the control, then the dataplane (no leaked mbufs)
 kill -TERM "$iperf_pid" 2>/dev/null || true
