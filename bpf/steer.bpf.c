@@ -41,12 +41,21 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 
+/* Pinning. In AF_XDP mode DPDK's net_af_xdp PMD loads this object itself
+ * (devarg xdp_prog=), once per port, with libbpf's default options: every
+ * map marked LIBBPF_PIN_BY_NAME is reused from (or pinned at) the default
+ * pin root, /sys/fs/bpf/<map name>. So both ports' program instances and
+ * shaper-control share one set of prefix, VLAN, config, interface and
+ * counter maps. xsks_map is deliberately NOT pinned: each port's instance
+ * needs its own, because both ports bind rx queue 0 and the kernel refuses
+ * (drops) a redirect to a socket bound to another interface. */
 struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
   __type(key, struct steer_lpm_v4);
   __type(value, struct steer_prefix_value);
   __uint(max_entries, STEER_MAX_V4_PREFIXES);
   __uint(map_flags, BPF_F_NO_PREALLOC); /* required for LPM tries */
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } STEER_MAP_V4 SEC(".maps");
 
 struct {
@@ -55,6 +64,7 @@ struct {
   __type(value, struct steer_prefix_value);
   __uint(max_entries, STEER_MAX_V6_PREFIXES);
   __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } STEER_MAP_V6 SEC(".maps");
 
 struct {
@@ -62,6 +72,7 @@ struct {
   __type(key, __u32);
   __type(value, struct steer_vlan_value);
   __uint(max_entries, STEER_VLAN_IDS);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } STEER_MAP_VLANS SEC(".maps");
 
 struct {
@@ -69,6 +80,7 @@ struct {
   __type(key, __u32);
   __type(value, struct steer_config);
   __uint(max_entries, 1);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } STEER_MAP_CONFIG SEC(".maps");
 
 struct {
@@ -76,6 +88,7 @@ struct {
   __type(key, __u32);
   __type(value, struct steer_iface);
   __uint(max_entries, STEER_MAX_IFACES);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } STEER_MAP_IFACES SEC(".maps");
 
 struct {
@@ -83,6 +96,7 @@ struct {
   __type(key, __u32);
   __type(value, struct steer_counters);
   __uint(max_entries, 1);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } STEER_MAP_COUNTERS SEC(".maps");
 
 struct {

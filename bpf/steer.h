@@ -37,9 +37,14 @@
 #define STEER_STR_(x) #x
 #define STEER_NAME(x) STEER_STR_(x)
 
-/* Where the loader pins the maps, so a restarted shaper-control finds the
- * prefixes it loaded before and reconciles only the difference. */
-#define STEER_PIN_DIR "/sys/fs/bpf/shaper"
+/* Where the maps are pinned (each at STEER_PIN_DIR "/" its name), so that
+ * DPDK's net_af_xdp PMD, which loads steer.bpf.o itself per port, and
+ * shaper-control share them, and a restarted shaper-control finds the
+ * prefixes it loaded before and reconciles only the difference. It is
+ * libbpf's default pin root: DPDK 22.11's PMD opens the object with default
+ * options, so maps marked LIBBPF_PIN_BY_NAME land there and nowhere else
+ * (docs/architecture.md, "XDP steering"). xsks_map is never pinned. */
+#define STEER_PIN_DIR "/sys/fs/bpf"
 
 /* Capacities. LPM tries allocate per entry (BPF_F_NO_PREALLOC), so a large
  * maximum costs nothing until used; 2^20 covers the 1M-prefix benchmark. */

@@ -26,11 +26,6 @@ std::unexpected<Error> Fail(std::string message) {
   return std::unexpected(Error{std::move(message)});
 }
 
-std::string ErrnoText(int err) {
-  if (err < 0) err = -err;
-  return std::string(std::strerror(err)) + " (errno " + std::to_string(err) + ")";
-}
-
 std::string PrefixText(const config::Prefix& p) {
   char buf[INET6_ADDRSTRLEN] = {};
   inet_ntop(p.is_v6 ? AF_INET6 : AF_INET, p.addr.data(), buf, sizeof(buf));
@@ -54,15 +49,6 @@ bool HostBitsZero(const config::Prefix& p) {
   for (size_t i = bytes; i < p.addr.size(); ++i)
     if (p.addr[i] != 0) return false;
   return true;
-}
-
-bool HasCapability(int cap) {
-  __user_cap_header_struct header{};
-  header.version = _LINUX_CAPABILITY_VERSION_3;
-  header.pid = 0;
-  __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capget, &header, data) != 0) return false;
-  return (data[cap / 32].effective >> (cap % 32)) & 1u;
 }
 
 bool SameValue(const steer_prefix_value& a, const steer_prefix_value& b) {
@@ -202,52 +188,6 @@ std::expected<SyncStats, Error> SyncPrefixes(PrefixMaps& maps,
   return stats;
 }
 
-// --- availability ----------------------------------------------------------
-
-std::expected<void, Error> CheckBpfAvailable(const std::string& pin_dir) {
-#ifndef CAP_BPF
-  constexpr int CAP_BPF = 39;  // Linux 5.8; older uapi headers lack the name
-#endif
-  if (!HasCapability(CAP_BPF) && !HasCapability(CAP_SYS_ADMIN)) {
-    return Fail(
-        "loading the XDP steering program needs CAP_BPF (Linux >= 5.8, with CAP_NET_ADMIN to "
-        "attach) or CAP_SYS_ADMIN; this process has neither (run as root or grant the "
-        "capabilities)");
-  }
-  if (!pin_dir.empty()) {
-    // The pin directory may not exist yet: its parent must be on bpffs.
-    std::string probe = pin_dir;
-    struct statfs fs {};
-    while (statfs(probe.c_str(), &fs) != 0) {
-      const auto slash = probe.find_last_of('/');
-      if (errno != ENOENT || slash == std::string::npos || slash == 0)
-        return Fail("pin directory " + pin_dir + ": cannot stat it: " + ErrnoText(errno));
-      probe.resize(slash);
-    }
-    if (static_cast<unsigned long>(fs.f_type) != BPF_FS_MAGIC) {
-      return Fail("pin directory " + pin_dir + ": " + probe +
-                  " is not on a bpf filesystem (mount it: mount -t bpf bpf /sys/fs/bpf)");
-    }
-  }
-  struct Need {
-    const char* what;
-    int supported;
-  };
-  const Need needs[] = {
-      {"XDP programs (Linux >= 4.8)", libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr)},
-      {"LPM trie maps (Linux >= 4.11)", libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, nullptr)},
-      {"XSKMAP maps for AF_XDP (Linux >= 4.18)",
-       libbpf_probe_bpf_map_type(BPF_MAP_TYPE_XSKMAP, nullptr)},
-  };
-  for (const Need& n : needs) {
-    if (n.supported == 0) return Fail(std::string("this kernel does not support ") + n.what);
-    if (n.supported < 0)
-      return Fail(std::string("probing kernel support for ") + n.what +
-                  " failed: " + ErrnoText(n.supported));
-  }
-  return {};
-}
-
 // --- the program -----------------------------------------------------------
 
 std::expected<std::unique_ptr<SteerProgram>, Error> SteerProgram::Load(const LoadOptions& options) {
@@ -258,21 +198,26 @@ std::expected<std::unique_ptr<SteerProgram>, Error> SteerProgram::Load(const Loa
   if (prog->skel_ == nullptr)
     return Fail("opening the embedded steer.bpf.o failed: " + ErrnoText(errno));
 
-  if (!options.pin_dir.empty()) {
-    if (mkdir(options.pin_dir.c_str(), 0700) != 0 && errno != EEXIST)
-      return Fail("pin directory " + options.pin_dir + ": cannot create it: " + ErrnoText(errno));
-    bpf_map* maps[] = {prog->skel_->maps.STEER_MAP_V4,       prog->skel_->maps.STEER_MAP_V6,
-                       prog->skel_->maps.STEER_MAP_VLANS,    prog->skel_->maps.STEER_MAP_CONFIG,
-                       prog->skel_->maps.STEER_MAP_COUNTERS, prog->skel_->maps.STEER_MAP_XSKS,
-                       prog->skel_->maps.STEER_MAP_IFACES};
-    for (bpf_map* m : maps) {
-      // libbpf reuses a compatible map pinned here, or pins the new one.
-      const std::string path = options.pin_dir + "/" + bpf_map__name(m);
-      if (int err = bpf_map__set_pin_path(m, path.c_str()); err != 0)
-        return Fail("map " + std::string(bpf_map__name(m)) + ": setting pin path " + path + ": " +
-                    ErrnoText(err));
-    }
+  if (!options.pin_dir.empty() && mkdir(options.pin_dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Fail("pin directory " + options.pin_dir + ": cannot create it: " + ErrnoText(errno));
+  // The object marks every map but xsks_map LIBBPF_PIN_BY_NAME (for the
+  // PMD, which cannot be told where to pin); here the pin directory is
+  // ours to choose, and "" means no pinning at all (tests, benchmarks).
+  // xsks_map stays private to this instance in every case.
+  bpf_map* pinned_maps[] = {
+      prog->skel_->maps.STEER_MAP_V4,       prog->skel_->maps.STEER_MAP_V6,
+      prog->skel_->maps.STEER_MAP_VLANS,    prog->skel_->maps.STEER_MAP_CONFIG,
+      prog->skel_->maps.STEER_MAP_COUNTERS, prog->skel_->maps.STEER_MAP_IFACES};
+  for (bpf_map* m : pinned_maps) {
+    // libbpf reuses a compatible map pinned at the path, or pins the new one.
+    const std::string path = options.pin_dir + "/" + bpf_map__name(m);
+    const int err = bpf_map__set_pin_path(m, options.pin_dir.empty() ? nullptr : path.c_str());
+    if (err != 0)
+      return Fail("map " + std::string(bpf_map__name(m)) + ": setting pin path " + path + ": " +
+                  ErrnoText(err));
   }
+  if (int err = bpf_map__set_pin_path(prog->skel_->maps.STEER_MAP_XSKS, nullptr); err != 0)
+    return Fail("map " STEER_NAME(STEER_MAP_XSKS) ": clearing its pin path: " + ErrnoText(err));
 
   if (int err = steer__load(prog->skel_); err != 0) {
     std::string hint;

@@ -18,16 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "bpf/availability.h"
 #include "bpf/steer.h"
 #include "config/model.h"
 
 struct steer;  // the bpftool skeleton (steer.skel.h), kept out of this header
 
 namespace shaper::bpf {
-
-struct Error {
-  std::string message;
-};
 
 enum class XdpMode : uint8_t {
   kGeneric,  // skb mode: works on every interface, slower
@@ -42,8 +39,10 @@ enum class TenantSide : uint8_t {
 };
 
 struct LoadOptions {
-  // Pin the maps under this bpffs directory (created if missing) and reuse
-  // maps already pinned there. Empty: no pinning (tests, benchmarks).
+  // Pin every map but xsks_map under this bpffs directory (created if
+  // missing) and reuse maps already pinned there; the default is where the
+  // dataplane's net_af_xdp PMD pins them (bpf/steer.h). xsks_map stays
+  // private to each loaded instance. Empty: no pinning (tests, benchmarks).
   std::string pin_dir = STEER_PIN_DIR;
   // Written to steer_config right after load. A program whose maps were
   // reused from the pin directory gets it too: the policy decides.
@@ -99,11 +98,6 @@ class BpfPrefixMaps final : public PrefixMaps {
 // bad; then puts new and changed entries, then erases the ones not wanted.
 std::expected<SyncStats, Error> SyncPrefixes(PrefixMaps& maps,
                                              std::span<const ManagedPrefix> wanted);
-
-// Checks what loading needs and names what is missing: CAP_BPF or
-// CAP_SYS_ADMIN, bpffs at `pin_dir` (when not empty), and kernel support for
-// XDP programs, LPM tries and XSKMAPs.
-std::expected<void, Error> CheckBpfAvailable(const std::string& pin_dir);
 
 class SteerProgram {
  public:

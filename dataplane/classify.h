@@ -10,8 +10,22 @@
 //
 // How: Ethernet, then up to two VLAN tags (0x8100, 0x88a8, 0x9100 in any
 // order: QinQ stacks), then IPv4 or IPv6. The tenant-side address (source
-// for upload, destination for download) goes through one rte_lpm (IPv4) or
-// rte_lpm6 (IPv6) table.
+// for upload, destination for download) goes through one rte_fib (IPv4,
+// DIR-24-8, looked up once per burst) or rte_lpm6 (IPv6) table.
+//
+// Why rte_fib and not rte_lpm for IPv4: rte_lpm_add scans every rule of the
+// same prefix length for a duplicate, so loading N /32 tenants costs O(N^2)
+// (100k took 1.4-12 s, 1M did not finish); rte_fib keeps its rules in a
+// binary trie (rte_rib), O(32) per add, with the same DIR-24-8 lookup.
+//
+// Plan changes (Update). Creating a table is cheap, freeing it is not (DPDK
+// zeroes 64 MiB of tbl24 on rte_free), and a plan that changes no prefix
+// should not touch the tables at all. So Update() returns the current tables
+// when the normalised rules are equal, and otherwise rewrites a *spare*
+// table (the one the previous plan used, retired by PlanPublisher once no
+// worker can read it) with only the difference: deleted prefixes removed,
+// new or re-pointed ones added. A fresh table is created only when there is
+// no spare or the spare is too small.
 //
 // VLAN-qualified tenants. A tenant with `vlan: 100` owns its prefixes on
 // VLAN 100 only (the outermost tag: with QinQ, the S-tag, which is what
@@ -34,7 +48,7 @@
 #include <string>
 #include <vector>
 
-struct rte_lpm;
+struct rte_fib;
 struct rte_lpm6;
 struct rte_mbuf;
 
@@ -49,6 +63,7 @@ struct MatchRule {
   bool is_v6 = false;
   uint16_t vlan = 0;  // 0 = any VLAN
   uint32_t tenant = 0;
+  bool operator==(const MatchRule&) const = default;
 };
 
 // The answer for one LPM next hop.
@@ -69,6 +84,15 @@ class ClassifyTables {
   static std::expected<std::unique_ptr<ClassifyTables>, std::string> Build(
       std::span<const MatchRule> rules, const std::array<uint8_t, 64>& dscp_to_class,
       uint8_t default_class);
+  // Tables for a new plan (main lcore): `current` itself when rules, DSCP map
+  // and default class are unchanged (order and duplicates aside); otherwise
+  // `*spare` rewritten with the difference when it is unshared and big enough
+  // (it must not be in any worker's reach; it is moved out of `*spare` only
+  // when used), or fresh tables. On an error `current` is untouched.
+  static std::expected<std::shared_ptr<const ClassifyTables>, std::string> Update(
+      std::span<const MatchRule> rules, const std::array<uint8_t, 64>& dscp_to_class,
+      uint8_t default_class, const std::shared_ptr<const ClassifyTables>& current,
+      std::shared_ptr<ClassifyTables>* spare);
   ~ClassifyTables();
   ClassifyTables(const ClassifyTables&) = delete;
   ClassifyTables& operator=(const ClassifyTables&) = delete;
@@ -83,13 +107,43 @@ class ClassifyTables {
 
   size_t num_rows() const { return rows_.size(); }
   size_t num_choices() const { return choices_.size(); }
+  // What the last Build/Update did with the tables (for tests and logs).
+  enum class Origin : uint8_t { kFresh, kRewritten, kUnchanged };
+  Origin origin() const { return origin_; }
+  // Prefixes added, re-pointed or deleted in the LPM tables by that build.
+  size_t prefix_writes() const { return prefix_writes_; }
+
+  // One prefix as installed: key and LPM next hop (a row index).
+  struct Installed {
+    std::array<uint8_t, 16> addr;
+    uint8_t length;
+    uint32_t next_hop;
+  };
 
  private:
   ClassifyTables() = default;
+  // Fills `t` from normalised rules; `fresh`: create new LPM tables rather
+  // than rewrite the ones `t` has.
+  static std::expected<void, std::string> BuildInto(ClassifyTables& t,
+                                                    std::array<std::vector<MatchRule>, 2>&& rules,
+                                                    const std::array<uint8_t, 64>& dscp_to_class,
+                                                    uint8_t default_class, bool fresh);
+  std::expected<void, std::string> Install(int v6, const std::vector<Installed>& want, bool fresh);
   uint32_t Resolve(uint32_t row, uint16_t vlan) const;
 
-  rte_lpm* v4_ = nullptr;
+  rte_fib* v4_ = nullptr;
   rte_lpm6* v6_ = nullptr;
+  // Capacity of each family's table (rules, tbl8 groups), to know whether a
+  // spare can take a new plan's prefixes.
+  std::array<uint32_t, 2> cap_rules_{};
+  std::array<uint32_t, 2> cap_tbl8_{};
+  // Per family ([0] IPv4, [1] IPv6): the normalised rules (masked, sorted by
+  // prefix then VLAN, duplicates removed) and what is in the LPM table,
+  // sorted by prefix.
+  std::array<std::vector<MatchRule>, 2> rules_;
+  std::array<std::vector<Installed>, 2> installed_;
+  Origin origin_ = Origin::kFresh;
+  size_t prefix_writes_ = 0;
   std::vector<MatchRow> rows_;
   std::vector<VlanChoice> choices_;
   std::array<uint8_t, 64> dscp_to_class_{};

@@ -23,10 +23,12 @@
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "bpf/afxdp_preflight.h"
 #include "dataplane/abi/messages.h"
 #include "dataplane/ctl/ctl_server.h"
 #include "dataplane/ctl/plan_validate.h"
@@ -263,7 +265,7 @@ int Run(const Options& opt) {
     co.port_names = port_names;
     ctl::CtlCallbacks cb;
     cb.on_plan = [&](const ctl::PlanView& view) -> std::expected<uint64_t, std::string> {
-      auto plan = BuildRuntimePlan(view, generation + 1, tsc_hz);
+      auto plan = BuildRuntimePlan(view, generation + 1, tsc_hz, &plans);
       if (!plan) return std::unexpected(plan.error());
       ++generation;
       plans.Publish(std::move(*plan));
@@ -340,6 +342,12 @@ int Run(const Options& opt) {
         *(*stats)->port(i) = abi::PortStats{c.rx_packets, c.rx_bytes,  c.tx_packets, c.tx_bytes,
                                             c.imissed,    c.rx_nombuf, c.ierrors,    c.oerrors};
       }
+      abi::StatsHeader& h = (*stats)->header();
+      const unsigned in_use = rte_mempool_in_use_count(pool);
+      h.pool_mbufs = pool_size.mbufs;
+      h.pool_low_watermark = pool_size.low_watermark;
+      h.pool_in_use = in_use;
+      h.pool_in_use_peak = std::max(h.pool_in_use_peak, in_use);
     }
     (*stats)->Heartbeat(now_ns);
   }
@@ -348,8 +356,15 @@ int Run(const Options& opt) {
   stop.store(true, std::memory_order_relaxed);
   rte_eal_mp_wait_lcore();
   uint64_t drained = 0;
-  for (const auto& w : workers) drained += w->totals().drained_at_exit;
+  uint64_t malformed = 0;
+  for (const auto& w : workers) {
+    drained += w->totals().drained_at_exit;
+    malformed += w->totals().malformed_packets;
+  }
   fmt::print("freed {} queued frames\n", drained);
+  // Malformed frames forwarded as the default tenant (runts are dropped and
+  // counted in the stats segment under drop reason "malformed" instead).
+  fmt::print("malformed frames forwarded: {}\n", malformed);
   for (uint32_t i = 0; i < ports.size(); ++i) {
     const PortCounters c = ports[i].Counters();
     fmt::print("port {} ({}): rx {} tx {} imissed {} rx_nombuf {}\n", ports[i].id(),
@@ -392,8 +407,18 @@ int main(int argc, char** argv) {
     std::fputs(app.help().c_str(), stdout);
     return 0;
   }
+  // Line-buffered even into a file or a pipe (journald): the log says when
+  // a plan was applied as it happens, not when a 4 KiB buffer fills.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+
+  // AF_XDP ports loading the steering program: say what is missing before
+  // the PMD fails inside libbpf (bpf/afxdp_preflight.h).
+  const auto afxdp_notices = shaper::bpf::PrepareAfXdpPorts(
+      shaper::bpf::FindAfXdpPorts(std::span<char* const>(argv + 1, static_cast<size_t>(argc - 1))));
+  if (!afxdp_notices) return Fail(afxdp_notices.error().message);
+  for (const std::string& n : *afxdp_notices) fmt::print("{}\n", n);
 
   const int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) return Fail(fmt::format("EAL init failed: {}", rte_strerror(rte_errno)));

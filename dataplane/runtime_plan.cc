@@ -41,9 +41,8 @@ std::expected<void, std::string> BuildProfiles(RuntimePlan& p, uint64_t tsc_hz) 
 
 }  // namespace
 
-std::expected<std::unique_ptr<RuntimePlan>, std::string> BuildRuntimePlan(const ctl::PlanView& plan,
-                                                                          uint64_t generation,
-                                                                          uint64_t tsc_hz) {
+std::expected<std::unique_ptr<RuntimePlan>, std::string> BuildRuntimePlan(
+    const ctl::PlanView& plan, uint64_t generation, uint64_t tsc_hz, PlanPublisher* publisher) {
   auto p = std::make_unique<RuntimePlan>();
   p->generation = generation;
   p->num_classes = static_cast<uint32_t>(plan.classes().size());
@@ -96,7 +95,12 @@ std::expected<std::unique_ptr<RuntimePlan>, std::string> BuildRuntimePlan(const 
   }
   std::array<uint8_t, 64> dscp{};
   std::copy(plan.dscp_to_class().begin(), plan.dscp_to_class().end(), dscp.begin());
-  auto tables = ClassifyTables::Build(rules, dscp, p->default_class);
+  // Unchanged prefixes keep the tables in force; changed ones rewrite the
+  // spare (see classify.h).
+  const RuntimePlan* current = publisher ? publisher->current() : nullptr;
+  auto tables =
+      ClassifyTables::Update(rules, dscp, p->default_class, current ? current->classify : nullptr,
+                             publisher ? publisher->spare_slot() : nullptr);
   if (!tables) return std::unexpected(tables.error());
   p->classify = std::move(*tables);
 
@@ -148,6 +152,7 @@ std::expected<std::unique_ptr<PlanPublisher>, std::string> PlanPublisher::Create
 PlanPublisher::~PlanPublisher() {
   current_.store(nullptr, std::memory_order_release);
   owned_.reset();
+  spare_.reset();
   rte_free(qsbr_);
 }
 
@@ -159,6 +164,11 @@ void PlanPublisher::Publish(std::unique_ptr<RuntimePlan>&& plan) {
   // Two grace periods: see the header.
   rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
   rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+  // No worker can reach the old plan now. Its classifier, when the new plan
+  // does not share it, becomes the spare the next plan's tables are
+  // rewritten in (freeing it would cost more than rewriting it).
+  if (old->classify && old->classify != owned_->classify && old->classify.use_count() == 1)
+    spare_ = std::const_pointer_cast<ClassifyTables>(std::move(old->classify));
   old.reset();
 }
 

@@ -51,14 +51,19 @@ struct RuntimePlan {
   std::array<std::vector<sched::TenantParams>, abi::kDirections> tenants;
 };
 
+class PlanPublisher;
+
 inline constexpr uint32_t kBypassShareDivisor = 100;  // 1% of the link
 // Classes every scheduler and profile has (plans use the first num_classes).
 inline constexpr uint32_t kSchedClasses = abi::kMaxClasses;
 
-// Builds everything from a validated plan (main lcore; allocates).
-std::expected<std::unique_ptr<RuntimePlan>, std::string> BuildRuntimePlan(const ctl::PlanView& plan,
-                                                                          uint64_t generation,
-                                                                          uint64_t tsc_hz);
+// Builds everything from a validated plan (main lcore; allocates). With a
+// publisher, the classifier of the plan in force is kept when the prefixes
+// (and DSCP map) did not change, and otherwise the publisher's spare
+// classifier is rewritten with the difference (ClassifyTables::Update).
+std::expected<std::unique_ptr<RuntimePlan>, std::string> BuildRuntimePlan(
+    const ctl::PlanView& plan, uint64_t generation, uint64_t tsc_hz,
+    PlanPublisher* publisher = nullptr);
 
 // A copy of `current` with the assured rates of `rates` applied (the LPM
 // tables are shared, the profiles rebuilt).
@@ -78,6 +83,9 @@ class PlanPublisher {
   // previous one, frees it. Blocks for about two worker loop iterations.
   void Publish(std::unique_ptr<RuntimePlan>&& plan);
   const RuntimePlan* current() const { return current_.load(std::memory_order_acquire); }
+  // Main lcore: the classifier of a retired plan, out of every worker's
+  // reach, for BuildRuntimePlan to rewrite (empty when there is none).
+  std::shared_ptr<ClassifyTables>* spare_slot() { return &spare_; }
 
   // Worker side.
   void Online(uint32_t worker);
@@ -92,6 +100,7 @@ class PlanPublisher {
   uint32_t num_workers_;
   std::atomic<const RuntimePlan*> current_{nullptr};
   std::unique_ptr<RuntimePlan> owned_;
+  std::shared_ptr<ClassifyTables> spare_;
 };
 
 }  // namespace shaper::dataplane

@@ -58,7 +58,8 @@ Worker::Worker(const WorkerConfig& config, PlanPublisher& plans, WorkerStats sta
       lcore_(abi::LcoreAt(stats.base, *stats.header, stats.slot)),
       stop_(stop),
       tsc_hz_(rte_get_tsc_hz()),
-      ns_per_tsc_q32_(Q32Div(1'000'000'000, tsc_hz_)) {
+      ns_per_tsc_q32_(Q32Div(1'000'000'000, tsc_hz_)),
+      assured_backlog_tsc_(tsc_hz_ / (1'000'000'000 / kAssuredBacklogNs)) {
   dirs_[abi::kUpload].direction = abi::kUpload;
   dirs_[abi::kUpload].rx_port = config.port_a;
   dirs_[abi::kUpload].tx_port = config.port_b;
@@ -128,9 +129,13 @@ uint32_t Worker::Poll(uint64_t now_tsc) {
     if (plan) SwapPlan(plan, now_tsc);
   }
   // O(lcores) in DPDK: once per iteration, not per frame.
-  const bool pool_low = rte_mempool_avail_count(config_.pool) < config_.pool_low_watermark;
+  const unsigned avail = rte_mempool_avail_count(config_.pool);
+  const PoolState pool = avail < config_.pool_low_watermark / 2 ? PoolState::kCritical
+                         : avail < config_.pool_low_watermark   ? PoolState::kLow
+                                                                : PoolState::kOk;
   uint32_t moved = 0;
-  for (Dir& d : dirs_) moved += PollDirection(d, now_tsc, pool_low);
+  moved += PollDirection(dirs_[0], now_tsc, pool, dirs_[1].queued_frames);
+  moved += PollDirection(dirs_[1], now_tsc, pool, dirs_[0].queued_frames);
   return moved;
 }
 
@@ -172,7 +177,8 @@ void Worker::PublishQueued(Dir& d, uint32_t tenant, uint32_t cls) {
       static_cast<uint32_t>(std::min<uint64_t>(q, UINT32_MAX));
 }
 
-uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, bool pool_low) {
+uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, PoolState pool,
+                               uint64_t other_queued_frames) {
   Transmit(d);  // leftovers first: they are older than anything below
 
   rte_mbuf* rx[kRxBurst];
@@ -224,12 +230,16 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, bool pool_low) {
       CountOut(d, m, now_tsc);
       continue;
     }
-    if (pool_low) {
+    if (pool != PoolState::kOk &&
+        (pool == PoolState::kCritical ||
+         (d.queued_frames >= other_queued_frames &&
+          !sched.FitsAssuredBacklog(tenant, m->pkt_len, assured_backlog_tsc_)))) {
       Drop(d, m, tenant, cls, abi::DropReason::kPoolLow);
       continue;
     }
     switch (sched.Enqueue(m, tenant, cls, now_tsc)) {
       case sched::Verdict::kQueued:
+        ++d.queued_frames;
         PublishQueued(d, tenant, cls);
         break;
       case sched::Verdict::kDropQueueFull:
@@ -245,9 +255,11 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, bool pool_low) {
   const uint32_t k =
       sched.Dequeue(now_tsc, out, kTxBuffer - d.tx_count,
                     [&](rte_mbuf* m, uint32_t tenant, uint32_t cls, sched::DropReason reason) {
+                      --d.queued_frames;
                       Drop(d, m, tenant, cls, ToAbi(reason));
                       PublishQueued(d, tenant, cls);
                     });
+  d.queued_frames -= k;
   for (uint32_t i = 0; i < k; ++i) {
     const MbufMeta* meta = Meta(out[i]);
     PublishQueued(d, meta->tenant, meta->cls);
@@ -263,6 +275,7 @@ void Worker::Drain() {
       ++totals_.drained_at_exit;
       rte_pktmbuf_free(m);
     });
+    d.queued_frames = 0;
     for (uint32_t i = 0; i < d.tx_count; ++i) {
       ++totals_.drained_at_exit;
       rte_pktmbuf_free(d.tx[i]);

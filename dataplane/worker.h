@@ -20,7 +20,13 @@
 // reason in this lcore's block of the stats segment (plain stores: one writer
 // per block), then freed. RX never stalls for lack of mbufs: when the pool's
 // free count falls below a watermark, new frames are dropped as `pool_low`
-// instead of queued, which keeps mbufs for the RX rings.
+// instead of queued, which keeps mbufs for the RX rings. Two exceptions keep
+// a flood that fills the pool from taking what others are owed, down to half
+// the watermark (below that everything new is dropped): a frame of a tenant
+// whose backlog drains at its assured rate within kAssuredBacklogNs (it
+// sends within its guarantee), and a frame of the direction that holds fewer
+// queued frames than the other (the larger backlog yields; otherwise the
+// direction polled first would hold the whole pool and starve the other).
 #pragma once
 
 #include <atomic>
@@ -41,6 +47,9 @@ inline constexpr uint32_t kRxBurst = 32;
 inline constexpr uint32_t kTxBuffer = 2 * kRxBurst;
 // Empty iterations before an idle worker may sleep (--idle-sleep-us).
 inline constexpr uint32_t kIdlePollsBeforeSleep = 1024;
+// Under pool pressure a tenant may still queue what its assured rate sends
+// in this long (see above).
+inline constexpr uint64_t kAssuredBacklogNs = 2'000'000;
 
 // Byte token bucket in 32.32 fixed point, so refill needs no division.
 class TokenBucket {
@@ -111,9 +120,11 @@ class Worker {
     TokenBucket bypass;
     rte_mbuf* tx[kTxBuffer] = {};
     uint32_t tx_count = 0;
+    uint64_t queued_frames = 0;  // in the scheduler, for pool_low fairness
   };
+  enum class PoolState { kOk, kLow, kCritical };
 
-  uint32_t PollDirection(Dir& dir, uint64_t now_tsc, bool pool_low);
+  uint32_t PollDirection(Dir& dir, uint64_t now_tsc, PoolState pool, uint64_t other_queued_frames);
   void Transmit(Dir& dir);
   void CountOut(Dir& dir, rte_mbuf* m, uint64_t now_tsc);
   void Drop(Dir& dir, rte_mbuf* m, uint32_t tenant, uint32_t cls, abi::DropReason reason);
@@ -132,6 +143,7 @@ class Worker {
   const RuntimePlan* seen_plan_ = nullptr;  // the last one published (plan_ unless refused)
   uint64_t tsc_hz_;
   uint64_t ns_per_tsc_q32_;  // sojourn: ns = (tsc * this) >> 32
+  uint64_t assured_backlog_tsc_;
   Dir dirs_[abi::kDirections];
   WorkerTotals totals_;
   uint32_t idle_polls_ = 0;

@@ -125,14 +125,17 @@ void AdminServer::HandleReady() {
 void AdminServer::Serve(int conn) {
   ucred cred{};
   socklen_t len = sizeof(cred);
+  SetTimeouts(conn, std::chrono::milliseconds(kServeTimeoutMs));
+  std::string line;
   if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
       (cred.uid != 0 && cred.uid != getuid())) {
     log_.Warn("admin peer refused", {{"uid", std::to_string(cred.uid)}, {"pid", std::to_string(cred.pid)}});
+    // Take the request first: answering and closing before the peer has sent
+    // it fails the peer's send (EPIPE), and it never reads why it was refused.
+    ReadLine(conn, line);
     WriteAll(conn, Error("permission denied: only root or the uid of shaper-control may use this socket").dump() + "\n");
     return;
   }
-  SetTimeouts(conn, std::chrono::milliseconds(kServeTimeoutMs));
-  std::string line;
   nlohmann::json reply;
   if (!ReadLine(conn, line)) {
     reply = Error("no request: send one JSON object on one line");

@@ -58,6 +58,7 @@ std::expected<void, std::string> ControlCore::Start() {
   LoadIdsLocked();  // before numbering: the running dataplane's ids come first
   ids_.Update(*policy);
   InstallPolicyLocked(std::move(*policy), {});
+  if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
   policy_valid_ = true;
   last_reload_seconds_ = wall_clock_();
   log_.Info("policy loaded", {{"file", options_.policy_path},
@@ -373,6 +374,7 @@ ReloadOutcome ControlCore::Reload(std::string_view trigger) {
   }
   const std::vector<std::string> old_names = names_;
   InstallPolicyLocked(std::move(*policy), old_names);
+  if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
   ResetPushedLocked();
   policy_valid_ = true;
   ++reloads_success_;

@@ -71,6 +71,10 @@ struct CoreOptions {
   alloc::DemandConfig demand;
   // Where the tenant id map persists; "" keeps it in memory only (tests).
   std::string state_path;
+  // Called under the core's lock each time a policy is put in force: in
+  // Start() and after every successful Reload(). AF_XDP mode keeps the
+  // steering maps in step here (control/daemon/xdp_sync.h).
+  std::function<void(const config::Policy&, const dpclient::TenantIds&)> on_policy_installed;
 };
 
 using DataplaneConnector =

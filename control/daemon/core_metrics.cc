@@ -107,16 +107,41 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
     MetricFamily missed = Family("shaper_port_receive_missed_total",
                                  "Packets the NIC dropped because RX was not polled fast enough (imissed)",
                                  MetricType::Counter);
+    MetricFamily nombuf = Family("shaper_port_receive_nombuf_total",
+                                 "Receive attempts that found no free mbuf (DPDK rx_nombuf): the pool ran dry",
+                                 MetricType::Counter);
     for (uint32_t p = 0; p < stats.num_ports(); ++p) {
       const abi::PortStats ps = stats.Port(p);
       const std::string name = p < port_names_.size() ? port_names_[p] : std::to_string(p);
       Counter(rx, {{"port", name}}, static_cast<double>(ps.rx_packets));
       Counter(tx, {{"port", name}}, static_cast<double>(ps.tx_packets));
       Counter(missed, {{"port", name}}, static_cast<double>(ps.imissed));
+      Counter(nombuf, {{"port", name}}, static_cast<double>(ps.rx_nombuf));
     }
     out.push_back(std::move(rx));
     out.push_back(std::move(tx));
     out.push_back(std::move(missed));
+    out.push_back(std::move(nombuf));
+  }
+  {
+    // The mbuf pool (sampled by the dataplane's main lcore every 100 ms).
+    const abi::StatsHeader& h = stats.header();
+    auto pool_gauge = [&](MetricFamily f, uint32_t value) {
+      Gauge(f, {}, static_cast<double>(value));
+      out.push_back(std::move(f));
+    };
+    pool_gauge(Family("shaper_mbuf_pool_size", "Mbufs in the dataplane's packet pool", MetricType::Gauge),
+               h.pool_mbufs);
+    pool_gauge(Family("shaper_mbuf_pool_in_use", "Mbufs in use: queued, in rings, in flight",
+                      MetricType::Gauge),
+               h.pool_in_use);
+    pool_gauge(Family("shaper_mbuf_pool_in_use_peak",
+                      "The most mbufs seen in use since the dataplane started", MetricType::Gauge),
+               h.pool_in_use_peak);
+    pool_gauge(Family("shaper_mbuf_pool_low_watermark",
+                      "Free mbufs below which new frames are dropped (drop reason pool_low)",
+                      MetricType::Gauge),
+               h.pool_low_watermark);
   }
   {
     MetricFamily busy = Family("shaper_lcore_busy_ratio",

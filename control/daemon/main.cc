@@ -25,6 +25,7 @@
 #include "control/daemon/log.h"
 #include "control/daemon/metrics.h"
 #include "control/daemon/watcher.h"
+#include "control/daemon/xdp_sync.h"
 #include "dataplane/abi/messages.h"
 
 namespace shaper::control {
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   std::string level_text = "info";
   uint32_t top_n = 20;
   std::string state_path = "/run/shaper/control.ids";
+  std::string xdp_maps;
   app.add_option("--policy", policy_path, "policy file (YAML); reloaded when it changes, on SIGHUP and on `shaperctl reload`")
       ->required();
   app.add_option("--dataplane", dataplane, "shaper-dataplane's control socket")->capture_default_str();
@@ -118,6 +120,10 @@ int main(int argc, char** argv) {
                  "live exactly as long as the dataplane's plan, and a reboot restarts the "
                  "dataplane too. Created 0600 (its directory 0755); '' keeps it in memory only")
       ->capture_default_str();
+  app.add_option("--xdp-maps", xdp_maps,
+                 "AF_XDP mode: keep the XDP steering maps pinned in this bpffs directory (the "
+                 "dataplane's net_af_xdp xdp_prog= pins them in /sys/fs/bpf) in step with the "
+                 "policy; needs CAP_BPF or root. Off by default (PCI, af_packet: no BPF needed)");
   app.add_option("--log-level", level_text, "debug, info, warn or error")->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -147,10 +153,26 @@ int main(int argc, char** argv) {
   options.policy_path = policy_path;
   options.metrics_top_n = top_n;
   options.state_path = state_path;
+  std::unique_ptr<XdpMapSync> xdp;
+  if (!xdp_maps.empty()) {
+    auto opened = XdpMapSync::Open(xdp_maps, log);
+    if (!opened) {
+      std::fputs(fmt::format("shaper-control: --xdp-maps {}: {}\n", xdp_maps, opened.error()).c_str(), stderr);
+      return 1;
+    }
+    xdp = std::move(*opened);
+    options.on_policy_installed = [&xdp](const shaper::config::Policy& p, const shaper::dpclient::TenantIds& ids) {
+      (void)xdp->Sync(p, ids);  // logs its own errors; the next reload retries
+    };
+  }
   ControlCore core(options, SocketConnector(dataplane), MonotonicNowNs, WallNowSeconds, log);
   if (auto started = core.Start(); !started) {
     std::fputs(started.error().c_str(), stderr);
     std::fputs(fmt::format("shaper-control: policy '{}' is invalid; not starting\n", policy_path).c_str(), stderr);
+    return 1;
+  }
+  if (xdp && !xdp->last_error().empty()) {
+    std::fputs(fmt::format("shaper-control: {}; not starting\n", xdp->last_error()).c_str(), stderr);
     return 1;
   }
   auto watcher = PolicyWatcher::Create(policy_path);

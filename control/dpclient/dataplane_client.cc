@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -90,7 +91,8 @@ std::expected<std::unique_ptr<DataplaneClient>, std::string> DataplaneClient::Co
 }
 
 std::expected<size_t, std::string> DataplaneClient::Receive(const char* what, void* buf,
-                                                            size_t size, UniqueFd* fd_out) {
+                                                            size_t size, UniqueFd* fd_out,
+                                                            uint32_t periods) {
   // A reply to an earlier request that timed out may still arrive: skip
   // replies whose seq is older than the current request (seq 0 is the
   // dataplane speaking for itself, e.g. refusing the connection: keep it).
@@ -107,6 +109,7 @@ std::expected<size_t, std::string> DataplaneClient::Receive(const char* what, vo
       n = recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && --periods > 0) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         return Err(
             fmt::format("{}: no reply from the dataplane at {} within the timeout", what, path_));
@@ -224,8 +227,18 @@ std::expected<DpReply, std::string> DataplaneClient::SendPayload(
     return Err(fmt::format("{}: send to {}: {}", what, path_, std::strerror(errno)));
   }
 
+  // The dataplane replies to a plan after building its tables, in time that
+  // grows with the plan (seconds for 100k tenants on a loaded machine). Give
+  // up too early and the dataplane applies the plan anyway while the control,
+  // taking it for lost, reconnects and pushes the previous policy back.
+  // So a plan gets one more timeout period per kPlanBytesPerPeriod.
+  constexpr size_t kPlanBytesPerPeriod = 512 * 1024;
+  const uint32_t periods =
+      type == abi::MsgType::kApplyPlan
+          ? 1 + static_cast<uint32_t>(std::min<size_t>(payload.size() / kPlanBytesPerPeriod, 600))
+          : 1;
   alignas(abi::Reply) std::byte buf[abi::kMaxMessageBytes];
-  auto n = Receive(what, buf, sizeof(buf), nullptr);
+  auto n = Receive(what, buf, sizeof(buf), nullptr, periods);
   if (!n) return Err(n.error());
   abi::Reply r{};
   if (*n != sizeof(r))

@@ -96,8 +96,9 @@ class DataplaneClient : public DataplaneApi {
   std::expected<DpReply, std::string> SendPayload(abi::MsgType type, const char* what,
                                                   std::span<const std::byte> payload);
   // Receives one message into buf; returns its size and any fd that came with it.
+  // Gives up after `periods` timeouts without a message.
   std::expected<size_t, std::string> Receive(const char* what, void* buf, size_t size,
-                                             UniqueFd* fd_out);
+                                             UniqueFd* fd_out, uint32_t periods = 1);
 
   UniqueFd fd_;
   std::string path_;

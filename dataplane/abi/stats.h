@@ -79,7 +79,14 @@ struct StatsHeader {
   uint64_t tenant_stats_offset;  // within a lcore block
   uint32_t class_stats_bytes;    // sizeof(ClassStats)
   uint32_t tenant_stats_bytes;   // sizeof(TenantStats)
-  uint8_t reserved[72];
+  // The mbuf pool, sampled by the main lcore with the port counters (100 ms):
+  // its size, mbufs in use (queued, in rings, in flight), the most seen in
+  // use, and the free count below which new frames are dropped (pool_low).
+  uint32_t pool_mbufs;
+  uint32_t pool_in_use;
+  uint32_t pool_in_use_peak;
+  uint32_t pool_low_watermark;
+  uint8_t reserved[56];
 };
 static_assert(sizeof(StatsHeader) == 192);
 static_assert(offsetof(StatsHeader, heartbeat) == 16);

@@ -246,6 +246,18 @@ class Scheduler {
   }
 
   uint64_t queued_bytes() const { return queued_bytes_; }
+  // Whether `tenant`'s backlog plus `bytes` drains at its assured rate
+  // within `window_tsc`: true for a tenant sending within its guarantee
+  // (its queue stays short), false for one with no guarantee or a standing
+  // backlog. The worker admits such packets while the mbuf pool is low, so
+  // a flood that fills the pool cannot take a guarantee away.
+  bool FitsAssuredBacklog(uint32_t tenant, uint32_t bytes, uint64_t window_tsc) const {
+    if (profile_ == nullptr || tenant >= max_tenants_ || tenant >= profile_->num_tenants())
+      return false;
+    const BucketRate& assured = profile_->tenant(tenant).assured;
+    if (assured.cpb_fp == 0) return false;
+    return CostOf(assured, tenants_[tenant].queued_bytes + bytes).tsc <= window_tsc;
+  }
   uint64_t tenant_queued_bytes(uint32_t tenant, uint32_t cls) const {
     if (tenant >= max_tenants_ || cls >= num_classes_) return 0;
     return queue(tenant, cls).bytes;

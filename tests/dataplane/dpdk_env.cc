@@ -23,8 +23,8 @@ bool DpdkEnv::is_root() {
 void DpdkEnv::SetUp() {
   if (!is_root()) return;
   const std::string prefix = "shaper-test-" + std::to_string(getpid());
-  std::vector<std::string> args = {"dataplane-test", "--no-huge",     "-m", "512", "--file-prefix",
-                                   prefix,           "--no-pci",      "-l", "0",   "--log-level",
+  std::vector<std::string> args = {"dataplane-test", "--no-huge",     "-m", "1024", "--file-prefix",
+                                   prefix,           "--no-pci",      "-l", "0",    "--log-level",
                                    "*:warning",      "--no-telemetry"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

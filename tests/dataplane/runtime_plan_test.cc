@@ -136,6 +136,59 @@ TEST(RuntimePlan, PublisherReplacesAndFreesPlans) {
   }
 }
 
+// Plan changes through the publisher: a plan that changes only rates keeps
+// the classifier in force (no LPM work at all); a plan that changes prefixes
+// rewrites the spare, i.e. the classifier of the plan before last, which the
+// publisher retired once no reader could reach it.
+TEST(RuntimePlan, RatesOnlyPlanKeepsTheClassifierAndPrefixChangesReuseTheSpare) {
+  REQUIRE_DPDK();
+  auto pub = PlanPublisher::Create(1);
+  ASSERT_TRUE(pub.has_value()) << pub.error();
+  auto plan_with = [](uint64_t ceiling, bool extra) {
+    PlanBlob b;
+    b.link(2'000'000'000)
+        .tenant({.id = 1, .name = "acme", .ceiling_bps = ceiling, .prefixes = {"203.0.113.0/24"}})
+        .tenant({.id = 3, .name = "globex", .prefixes = {"198.51.100.0/25", "2001:db8:1::/48"}});
+    if (extra) b.tenant({.id = 4, .name = "initech", .prefixes = {"192.0.2.0/24"}});
+    return b.bytes();
+  };
+  auto apply = [&](const std::vector<std::byte>& blob, uint64_t g) -> const RuntimePlan* {
+    auto view = ctl::ValidatePlan(blob, ctl::Limits{});
+    EXPECT_TRUE(view.has_value()) << view.error();
+    auto plan = BuildRuntimePlan(*view, g, rte_get_tsc_hz(), pub->get());
+    EXPECT_TRUE(plan.has_value()) << plan.error();
+    (*pub)->Publish(std::move(*plan));
+    return (*pub)->current();
+  };
+  const auto blob_a = plan_with(1'000'000'000, false);
+  const RuntimePlan* p1 = apply(blob_a, 1);
+  const ClassifyTables* t1 = p1->classify.get();
+  // Rates only: same tables, new profiles with the new ceiling.
+  const RuntimePlan* p2 = apply(plan_with(300'000'000, false), 2);
+  EXPECT_EQ(p2->classify.get(), t1);
+  EXPECT_EQ(p2->tenants[abi::kUpload][1].ceiling_bps, 300'000'000u);
+  EXPECT_EQ(*(*pub)->spare_slot(), nullptr) << "shared tables are not a spare";
+  // A prefix added: fresh tables (no spare yet); the old ones become the spare.
+  const RuntimePlan* p3 = apply(plan_with(300'000'000, true), 3);
+  EXPECT_NE(p3->classify.get(), t1);
+  EXPECT_EQ(p3->classify->LookupV4(0xc0000205, 0), 4u);
+  EXPECT_EQ((*pub)->spare_slot()->get(), t1);
+  // Back without it: the spare (t1) is rewritten, not a new table.
+  const ClassifyTables* t3 = p3->classify.get();
+  const RuntimePlan* p4 = apply(plan_with(300'000'000, false), 4);
+  EXPECT_EQ(p4->classify.get(), t1);
+  EXPECT_EQ(p4->classify->origin(), ClassifyTables::Origin::kRewritten);
+  EXPECT_EQ(p4->classify->LookupV4(0xc0000205, 0), abi::kDefaultTenantId);
+  EXPECT_EQ(p4->classify->LookupV4(0xcb007105, 0), 1u);
+  EXPECT_EQ(p4->classify->LookupV4(0xc6336405, 0), 3u);
+  EXPECT_EQ((*pub)->spare_slot()->get(), t3);
+  // Frames classify through the rewritten tables.
+  EXPECT_EQ(TenantOf(*p4, abi::kUpload, Packet().eth().ipv4("198.51.100.9", "1.1.1.1").bytes()),
+            3u);
+  EXPECT_EQ(TenantOf(*p4, abi::kUpload, Packet().eth().ipv4("192.0.2.9", "1.1.1.1").bytes()),
+            abi::kDefaultTenantId);
+}
+
 TEST(PoolSize, FromRateAndQueueLimitCappedAndOverridable) {
   PoolSizing s;
   PoolSize none = ComputePoolSize(s, 1);

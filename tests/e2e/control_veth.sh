@@ -17,7 +17,7 @@
 #      1 s window must fall to 200 Mbit/s + 5% within 2 s of the mv and stay
 #      there; shaperctl status and the metrics show the new ceiling; the
 #      control's log shows when the dataplane accepted the new plan (the
-#      target is two allocation intervals; the test fails past 1 s);
+#      target is two allocation intervals, asserted);
 #   3. a broken edit (a bare number, no unit): the rate and the plan stay,
 #      shaper_policy_valid becomes 0, shaper_policy_reloads_total{result=
 #      "error"} increments, the control logs the error with file:line:col;
@@ -276,13 +276,11 @@ PY
 [[ $applied_s != missing ]] || fail "no 'policy reloaded' line for generation $generation in the control log"
 two_intervals_s=$(/usr/bin/python3 -c "print(2 * $interval_s)")
 echo "the new plan was in force ${applied_s} s after the mv (two allocation intervals: ${two_intervals_s} s)"
-# The target is two intervals (0.15-0.22 s measured on a quiet machine); the
-# dataplane builds a fresh 64 MiB rte_lpm per plan, so a loaded CI machine can
-# exceed 0.2 s. Fail at 1 s; say plainly when the target itself was missed.
+# The target is two allocation intervals. A plan change rewrites only the
+# classifier's spare table (docs/architecture.md, "Plan swaps"): 0.008 s
+# measured on a quiet machine, so the target is asserted as it stands.
 /usr/bin/python3 -c "import sys; sys.exit(0 if $applied_s <= $two_intervals_s else 1)" ||
-  echo "NOTE: over the two-interval target (${applied_s} s > ${two_intervals_s} s)"
-/usr/bin/python3 -c "import sys; sys.exit(0 if $applied_s <= 1.0 else 1)" ||
-  fail "the edit took ${applied_s} s to be in force (limit 1 s; target ${two_intervals_s} s)"
+  fail "the edit took ${applied_s} s to be in force (target: two allocation intervals, ${two_intervals_s} s)"
 
 # --- step 3: a broken edit (a bare number) must change nothing enforced
 errors_before=$(probe value "$metrics/metrics" shaper_policy_reloads_total result=error)

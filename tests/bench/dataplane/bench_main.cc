@@ -52,7 +52,7 @@ struct Options {
   uint32_t memory_mb = 2048;
   uint16_t rte_qsize = 64;
   uint64_t seed = 1;
-  uint32_t max_lpm_rules = 200'000;
+  uint32_t max_lpm_rules = 2'000'000;
   bool json = false;
   std::string json_file;
   bool smoke = false;
@@ -178,8 +178,7 @@ Row RunRow(const Options& o, const BenchEnv& env, Dist dist, uint32_t tenants) {
       run_shaper(true, row.shaper);
     } else {
       row.shaper.na = fmt::format(
-          "not run: building ClassifyTables with {} /32 rules exceeds --max-lpm-rules {} "
-          "(rte_lpm_add scans the rules of one prefix length, so loading grows with N^2)",
+          "not run: building ClassifyTables with {} /32 rules exceeds --max-lpm-rules {}",
           tenants, o.max_lpm_rules);
     }
     CheckPool(env, "shaper", tenants);
