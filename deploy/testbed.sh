@@ -68,7 +68,7 @@ tb_start_dataplane() {
   # the caller, which stops the dataplane when it is ready to.
   setsid ip netns exec "$TB_NS_S" "$dataplane" "${eal[@]}" -l 0,1 --file-prefix "$TB_FILE_PREFIX" --no-pci \
     --no-telemetry --log-level '*:warning' \
-    --vdev net_af_packet0,iface=sa --vdev net_af_packet1,iface=sb \
+    --vdev net_af_packet0,iface=sa,framecnt=8192 --vdev net_af_packet1,iface=sb,framecnt=8192 \
     -- --pairs 0:1 --ctl-socket "$sock" --idle-sleep-us 50 >"$log" 2>&1 &
   TB_DP_PID=$!
   local _

@@ -85,7 +85,7 @@ std::expected<std::unique_ptr<Profile>, std::string> Profile::TryBuild(
   const uint64_t min_tolerance_tsc = NsToTsc(tsc_hz, kMinToleranceNs);
   p->link_rate_.cpb_fp = *link_cpb;
   p->link_rate_.tolerance_tsc =
-      std::max(min_tolerance_tsc, BytesToTsc(*link_cpb, 2 * kMaxFrameBytes));
+      std::max(NsToTsc(tsc_hz, kLinkToleranceNs), BytesToTsc(*link_cpb, 2 * kMaxFrameBytes));
 
   p->num_classes_ = static_cast<uint32_t>(classes.size());
   for (size_t c = 0; c < classes.size(); ++c) {

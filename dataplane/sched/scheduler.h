@@ -69,7 +69,9 @@
 // the horizon goes into the farthest slot and is re-parked when reached. A
 // slot is processed once its whole time span is past, so a wake is late by
 // at most one slot plus the polling gap; every bucket's tolerance is at least
-// Profile::kMinToleranceNs (100 us) so that lateness costs no throughput.
+// Profile::kMinToleranceNs (1 ms) so that lateness costs no throughput: on a
+// core the lcore shares with the kernel, preemptions of about a millisecond
+// are common, and a shallower bucket loses that time for good.
 // One Dequeue visits at most kMaxWheelSlotsPerDequeue slots, wakes at most
 // 64 + 2 * max tenants and takes at most 64 + 4 * max steps (a send, a drop,
 // a park or a DRR rotation each), and the wheel cursor jumps when nothing is

@@ -72,7 +72,7 @@ afxdp_start_dataplane() {
   local mode=$1 dataplane=$2 obj=$3 prefix=$4 sock=$5 log=$6 vdevs
   case $mode in
     af_xdp) vdevs=(--vdev "net_af_xdp0,iface=sa,xdp_prog=$obj" --vdev "net_af_xdp1,iface=sb,xdp_prog=$obj") ;;
-    af_packet) vdevs=(--vdev net_af_packet0,iface=sa --vdev net_af_packet1,iface=sb) ;;
+    af_packet) vdevs=(--vdev net_af_packet0,iface=sa,framecnt=8192 --vdev net_af_packet1,iface=sb,framecnt=8192) ;;
     *) echo "FAIL: unknown mode $mode"; return 1 ;;
   esac
   bg_in_shaper "$dataplane" --no-huge -m 512 -l 0,1 --file-prefix "$prefix" --no-pci --no-telemetry \

@@ -84,7 +84,8 @@ rte_mbuf* MakeMbuf(const std::vector<uint8_t>& bytes) {
     rte_pktmbuf_free(m);
     return nullptr;
   }
-  std::memcpy(p, bytes.data(), bytes.size());
+  // An empty frame has no data(): memcpy from nullptr is undefined even for 0 bytes (UBSan).
+  if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
   return m;
 }
 

@@ -56,7 +56,7 @@ run() {  # run NAME [dataplane options...]
   echo "--- $name"
   ip netns exec "$ns_s" "$dataplane" --no-huge -m 1024 --file-prefix "veth-$tag-$name" --no-pci \
     --no-telemetry -l 0,1 --log-level '*:warning' \
-    --vdev net_af_packet0,iface=sa --vdev net_af_packet1,iface=sb \
+    --vdev net_af_packet0,iface=sa,framecnt=8192 --vdev net_af_packet1,iface=sb,framecnt=8192 \
     -- --pairs 0:1 --ctl-socket "$tmp/$name.sock" "$@" >"$tmp/$name.out" 2>&1 &
   dp_pid=$!
   for _ in $(seq 100); do grep -q '^running' "$tmp/$name.out" && break; sleep 0.1; done

@@ -151,7 +151,7 @@ ip -n "$ns_v" addr add "$server_ip/16" dev v0
 # --- the dataplane (shaper netns), the control and Prometheus (root netns)
 ip netns exec "$ns_s" "$dataplane" --no-huge -m 512 -l 0,1 --file-prefix "$file_prefix" --no-pci \
   --no-telemetry --log-level '*:warning' \
-  --vdev net_af_packet0,iface=sa --vdev net_af_packet1,iface=sb \
+  --vdev net_af_packet0,iface=sa,framecnt=8192 --vdev net_af_packet1,iface=sb,framecnt=8192 \
   -- --pairs 0:1 --ctl-socket "$tmp/dp.sock" --idle-sleep-us 50 >"$tmp/dp.log" 2>&1 &
 dp_pid=$!
 pids+=("$dp_pid")

@@ -342,8 +342,8 @@ class Testbed:
         self.dp = self.spawn('dp', [
             self.dataplane, '--no-huge', '-m', '512', '-l', '0,1', '--file-prefix', self.file_prefix,
             '--no-pci', '--no-telemetry', '--log-level', '*:warning',
-            '--vdev', f'net_af_packet0,iface={self.dev["a"]}',
-            '--vdev', f'net_af_packet1,iface={self.dev["b"]}',
+            '--vdev', f'net_af_packet0,iface={self.dev["a"]},framecnt=8192',
+            '--vdev', f'net_af_packet1,iface={self.dev["b"]},framecnt=8192',
             '--', '--pairs', '0:1', '--ctl-socket', f'{self.tmp}/dp.sock', '--idle-sleep-us', '50'],
             ns='s')
         for _ in range(150):
