@@ -222,6 +222,7 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, PoolState pool,
         continue;
       }
       ++totals_.malformed_packets;
+      lcore_->malformed_forwarded += 1;  // plain store: this lcore's own block
     }
     if ((meta->flags & kMetaNonIp) && d.tx_count < kTxBuffer &&
         d.bypass.Take(m->pkt_len, now_tsc)) {

@@ -147,14 +147,22 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
     MetricFamily busy = Family("shaper_lcore_busy_ratio",
                                "Share of an lcore's cycles spent in rounds that moved packets (since start)",
                                MetricType::Gauge);
+    uint64_t malformed_total = 0;
     for (uint32_t i = 0; i < stats.num_lcores(); ++i) {
       const abi::LcoreStats l = stats.Lcore(i);
+      malformed_total += l.malformed_forwarded;
       if (l.in_use == 0) continue;
       const double ratio =
           l.total_cycles == 0 ? 0 : static_cast<double>(l.busy_cycles) / static_cast<double>(l.total_cycles);
       Gauge(busy, {{"lcore", std::to_string(l.lcore_id)}}, ratio);
     }
     out.push_back(std::move(busy));
+    MetricFamily malformed = Family("shaper_malformed_forwarded_packets_total",
+                                    "Frames whose headers could not be parsed, forwarded as the default "
+                                    "tenant (runts are dropped: drop reason malformed)",
+                                    MetricType::Counter);
+    Counter(malformed, {}, static_cast<double>(malformed_total));
+    out.push_back(std::move(malformed));
   }
   {
     MetricFamily delay = Family("shaper_class_queue_delay_seconds",

@@ -111,7 +111,12 @@ struct alignas(64) LcoreStats {
   uint64_t rounds;
   uint32_t lcore_id;  // DPDK lcore id
   uint32_t in_use;    // 1 if an lcore owns this block
-  uint8_t reserved[32];
+  // Frames whose headers could not be parsed (truncated, bad IHL or length,
+  // unknown ethertype inside VLAN tags, ...), forwarded as the default
+  // tenant and class. Runts (shorter than an Ethernet header) are dropped
+  // instead and counted under drop reason "malformed".
+  uint64_t malformed_forwarded;
+  uint8_t reserved[24];
 };
 static_assert(sizeof(LcoreStats) == 64);
 

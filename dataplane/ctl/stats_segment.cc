@@ -235,6 +235,7 @@ abi::LcoreStats StatsReader::Lcore(uint32_t index) const {
   out.rounds = Load(l->rounds);
   out.lcore_id = Load(l->lcore_id);
   out.in_use = Load(l->in_use);
+  out.malformed_forwarded = Load(l->malformed_forwarded);
   return out;
 }
 

@@ -182,7 +182,14 @@ TEST_F(ControlCoreTest, MetricsPassPromtoolAndTopNLimitsTenants) {
   core_->Tick();
   GreedyTick({"a", "b", "c"});
   GreedyTick({"a", "b", "c"});
+  // Dataplane-wide counters from the segment's header and lcore blocks.
+  dataplane_->segment().lcore(0)->malformed_forwarded = 7;
+  dataplane_->segment().header().pool_mbufs = 16384;
+  dataplane_->segment().header().pool_in_use = 1200;
   const std::string top = HttpGet(port, "/metrics");
+  EXPECT_EQ(SampleValue(top, "shaper_malformed_forwarded_packets_total"), 7) << top;
+  EXPECT_EQ(SampleValue(top, "shaper_mbuf_pool_size"), 16384) << top;
+  EXPECT_EQ(SampleValue(top, "shaper_mbuf_pool_in_use"), 1200) << top;
   const std::string all = HttpGet(port, "/metrics/tenants");
   EXPECT_EQ(SampleValue(top, "shaper_dataplane_up"), 1) << top;
   EXPECT_EQ(SampleValue(all, "shaper_tenant_rate_bytes_per_second{tenant=\"c\",direction=\"download\",kind=\"allocated\"}"),

@@ -48,6 +48,7 @@ TEST(StatsSegment, WriterReaderRoundTripSumsLcores) {
     c->sojourn_hist[abi::SojournBucket(3000)] += 1;
     w.lcore(l)->busy_cycles = 10;
     w.lcore(l)->total_cycles = 40;
+    w.lcore(l)->malformed_forwarded = l + 1;
   }
   // The neighbours must stay untouched: the helpers address distinct rows.
   w.tenant(0, 41, abi::kUpload)->arrival_packets = 1;
@@ -89,6 +90,7 @@ TEST(StatsSegment, WriterReaderRoundTripSumsLcores) {
   EXPECT_EQ(c.sojourn_hist[12], 3u);  // 3000 ns: bit width 12
   EXPECT_EQ(reader->Port(1).imissed, 77u);
   EXPECT_EQ(reader->Lcore(2).busy_cycles, 10u);
+  EXPECT_EQ(reader->Lcore(2).malformed_forwarded, 3u);
 
   // Live: a later write shows through the same mapping.
   w.tenant(1, 42, abi::kUpload)->arrival_packets += 100;
