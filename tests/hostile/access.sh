@@ -35,7 +35,7 @@ cleanup() {
   [[ -n "$control_pid" ]] && kill -KILL "$control_pid" 2>/dev/null || true
   [[ -n "$dp_pid" ]] && kill -KILL "$dp_pid" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$tmp"
+  rm -rf "$tmp" "/var/run/dpdk/access-$tag"
 }
 trap cleanup EXIT
 trap "exit 1" INT TERM
