@@ -258,6 +258,7 @@ class Testbed:
         self.addrs = tenants_addrs
         self.procs = []  # (name, Popen)
         self.dp = self.ctl = None
+        self.moved_kthreads = []  # (pid, previous mask): keep_off_worker_core
         self.metrics_port = free_port()
         self.url = f'http://127.0.0.1:{self.metrics_port}'
         self.policy = os.path.join(self.tmp, 'policy', 'policy.yaml')
@@ -313,6 +314,11 @@ class Testbed:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        for pid, mask in self.moved_kthreads:
+            try:
+                os.sched_setaffinity(pid, mask)
+            except OSError:
+                pass
         for ns in self.ns.values():
             subprocess.run(['ip', 'netns', 'del', ns], stderr=subprocess.DEVNULL)
         shutil.rmtree(f'/var/run/dpdk/{self.file_prefix}', ignore_errors=True)
@@ -338,9 +344,44 @@ class Testbed:
         except OSError:
             return ''
 
+    # The dataplane runs its main lcore on CPU 0 and its worker on CPU 1
+    # (EAL -l 0,1 below).
+    WORKER_CPU = 1
+
+    def keep_off_worker_core(self):
+        """Gives the worker's CPU to the worker, as `isolcpus=` does on a
+        deployed host (docs/operations.md): confines this harness and all it
+        starts from now on (the dataplane's main lcore and EAL threads, the
+        control, iperf3, ping) to the other CPUs, and moves the kernel's
+        unbound threads (kdamond, kcompactd, rcu_preempt, ...) off it until
+        close() puts them back. EAL pins the worker itself to WORKER_CPU
+        whatever the inherited mask. Per-CPU kernel threads (ksoftirqd/N,
+        kworker/N) and the kernel's TCP work for the frames the worker sends
+        stay on the worker's core. Returns the CPUs the rest runs on."""
+        cpus = os.sched_getaffinity(0) - {self.WORKER_CPU}
+        if not cpus:
+            raise TestbedError(f'no CPU besides the worker\'s (CPU {self.WORKER_CPU}) to run the harness on')
+        os.sched_setaffinity(0, cpus)
+        for pid in os.listdir('/proc'):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f'/proc/{pid}/stat') as f:
+                    ppid = f.read().rsplit(')', 1)[1].split()[1]
+                mask = os.sched_getaffinity(int(pid))
+                if ppid != '2' or self.WORKER_CPU not in mask or len(mask) < 2:
+                    continue
+                os.sched_setaffinity(int(pid), mask - {self.WORKER_CPU})
+                self.moved_kthreads.append((int(pid), mask))
+            except OSError:  # gone, or pinned by the kernel (PF_NO_SETAFFINITY)
+                continue
+        log(f'CPU {self.WORKER_CPU} kept for the worker: harness on {sorted(cpus)}, '
+            f'{len(self.moved_kthreads)} unbound kernel threads moved off it until the end')
+        return cpus
+
     def start_dataplane(self):
         self.dp = self.spawn('dp', [
-            self.dataplane, '--no-huge', '-m', '512', '-l', '0,1', '--file-prefix', self.file_prefix,
+            self.dataplane, '--no-huge', '-m', '512', '-l', f'0,{self.WORKER_CPU}', '--file-prefix', self.file_prefix,
             '--no-pci', '--no-telemetry', '--log-level', '*:warning',
             '--vdev', f'net_af_packet0,iface={self.dev["a"]},framecnt=8192',
             '--vdev', f'net_af_packet1,iface={self.dev["b"]},framecnt=8192',
