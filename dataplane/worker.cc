@@ -128,15 +128,19 @@ uint32_t Worker::Poll(uint64_t now_tsc) {
     seen_plan_ = plan;
     if (plan) SwapPlan(plan, now_tsc);
   }
-  // O(lcores) in DPDK: once per iteration, not per frame.
-  const unsigned avail = rte_mempool_avail_count(config_.pool);
-  const PoolState pool = avail < config_.pool_low_watermark / 2 ? PoolState::kCritical
-                         : avail < config_.pool_low_watermark   ? PoolState::kLow
-                                                                : PoolState::kOk;
+  const PoolState pool = PoolNow();
   uint32_t moved = 0;
   moved += PollDirection(dirs_[0], now_tsc, pool, dirs_[1].queued_frames);
   moved += PollDirection(dirs_[1], now_tsc, pool, dirs_[0].queued_frames);
   return moved;
+}
+
+Worker::PoolState Worker::PoolNow() const {
+  // O(lcores) in DPDK: once per RX burst, not per frame.
+  const unsigned avail = rte_mempool_avail_count(config_.pool);
+  return avail < config_.pool_low_watermark / 2 ? PoolState::kCritical
+         : avail < config_.pool_low_watermark   ? PoolState::kLow
+                                                : PoolState::kOk;
 }
 
 void Worker::Transmit(Dir& d) {
@@ -182,7 +186,7 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, PoolState pool,
   Transmit(d);  // leftovers first: they are older than anything below
 
   rte_mbuf* rx[kRxBurst];
-  const uint16_t n = rte_eth_rx_burst(d.rx_port, config_.queue, rx, kRxBurst);
+  uint16_t n = rte_eth_rx_burst(d.rx_port, config_.queue, rx, kRxBurst);
 
   if (!plan_) {
     // No plan yet: a transparent bridge, everything as the default tenant.
@@ -205,6 +209,41 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, PoolState pool,
     return n + (before - d.tx_count);
   }
 
+  Sched& sched = *d.scheduler;
+  uint32_t received = 0;
+  for (uint32_t burst = 1;; ++burst) {
+    received += n;
+    EnqueueBurst(d, rx, n, now_tsc, pool, other_queued_frames);
+    // The RX ring is a FIFO that knows no classes: a latency-class frame
+    // behind a full ring waits for every frame ahead of it. So drain the
+    // ring into the scheduler, where that frame goes first, before
+    // transmitting; bounded so the other direction and TX still come soon.
+    if (n < kRxBurst || burst == kMaxRxBurstsPerPoll) break;
+    if (d.tx_count) Transmit(d);  // the bypass's frames: room for the next burst's
+    n = rte_eth_rx_burst(d.rx_port, config_.queue, rx, kRxBurst);
+    pool = PoolNow();
+  }
+
+  rte_mbuf* out[kTxBuffer];
+  const uint32_t k =
+      sched.Dequeue(now_tsc, out, kTxBuffer - d.tx_count,
+                    [&](rte_mbuf* m, uint32_t tenant, uint32_t cls, sched::DropReason reason) {
+                      --d.queued_frames;
+                      Drop(d, m, tenant, cls, ToAbi(reason));
+                      PublishQueued(d, tenant, cls);
+                    });
+  d.queued_frames -= k;
+  for (uint32_t i = 0; i < k; ++i) {
+    const MbufMeta* meta = Meta(out[i]);
+    PublishQueued(d, meta->tenant, meta->cls);
+    CountOut(d, out[i], now_tsc);
+  }
+  Transmit(d);
+  return received + k;
+}
+
+void Worker::EnqueueBurst(Dir& d, rte_mbuf** rx, uint16_t n, uint64_t now_tsc, PoolState pool,
+                          uint64_t other_queued_frames) {
   plan_->classify->ClassifyBurst(d.direction, rx, n);
   Sched& sched = *d.scheduler;
   for (uint16_t i = 0; i < n; ++i) {
@@ -251,23 +290,6 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, PoolState pool,
         break;
     }
   }
-
-  rte_mbuf* out[kTxBuffer];
-  const uint32_t k =
-      sched.Dequeue(now_tsc, out, kTxBuffer - d.tx_count,
-                    [&](rte_mbuf* m, uint32_t tenant, uint32_t cls, sched::DropReason reason) {
-                      --d.queued_frames;
-                      Drop(d, m, tenant, cls, ToAbi(reason));
-                      PublishQueued(d, tenant, cls);
-                    });
-  d.queued_frames -= k;
-  for (uint32_t i = 0; i < k; ++i) {
-    const MbufMeta* meta = Meta(out[i]);
-    PublishQueued(d, meta->tenant, meta->cls);
-    CountOut(d, out[i], now_tsc);
-  }
-  Transmit(d);
-  return n + k;
 }
 
 void Worker::Drain() {

@@ -45,6 +45,9 @@ namespace shaper::dataplane {
 
 inline constexpr uint32_t kRxBurst = 32;
 inline constexpr uint32_t kTxBuffer = 2 * kRxBurst;
+// RX bursts a direction may take in one iteration while its ring stays full
+// (Worker::PollDirection): up to 128 frames before the dequeue and TX.
+inline constexpr uint32_t kMaxRxBurstsPerPoll = 4;
 // Empty iterations before an idle worker may sleep (--idle-sleep-us).
 inline constexpr uint32_t kIdlePollsBeforeSleep = 1024;
 // Under pool pressure a tenant may still queue what its assured rate sends
@@ -124,7 +127,12 @@ class Worker {
   };
   enum class PoolState { kOk, kLow, kCritical };
 
+  PoolState PoolNow() const;
   uint32_t PollDirection(Dir& dir, uint64_t now_tsc, PoolState pool, uint64_t other_queued_frames);
+  // Classifies rx[0, n) and hands each frame to the scheduler (or the
+  // non-IP bypass, or a counted drop).
+  void EnqueueBurst(Dir& dir, rte_mbuf** rx, uint16_t n, uint64_t now_tsc, PoolState pool,
+                    uint64_t other_queued_frames);
   void Transmit(Dir& dir);
   void CountOut(Dir& dir, rte_mbuf* m, uint64_t now_tsc);
   void Drop(Dir& dir, rte_mbuf* m, uint32_t tenant, uint32_t cls, abi::DropReason reason);

@@ -266,6 +266,31 @@ TEST_F(WorkerTest, AnIdleTenantsFrameLeavesInTheSamePoll) {
   }
 }
 
+// The RX ring is a FIFO: a latency-class frame behind a ring full of bulk
+// must reach the scheduler, and leave first, in the poll that finds it, not
+// after the bulk ahead of it has been read burst by burst.
+TEST_F(WorkerTest, ALatencyFrameBehindAFullRingLeavesInTheFirstPoll) {
+  PublishPlan(
+      testing::PlanBlob()
+          .link(1'000'000'000)
+          .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000}, {.name = "bulk"}})
+          .dscp(0, 1)  // bulk; every other code point, EF (46) included, maps to class 0
+          .default_class(1)
+          .tenant({.id = 1, .name = "t1", .ceiling_bps = 10'000'000, .prefixes = {"10.0.0.0/24"}}));
+  constexpr int kBulk = 3 * kRxBurst + 4;
+  static_assert(kBulk + 1 <= kRxBurst * kMaxRxBurstsPerPoll);
+  auto frames = UdpFrames(kBulk, "10.0.0.9", "192.0.2.1", 0);
+  const auto ef = UdpFrames(1, "10.0.0.9", "192.0.2.1", 46)[0];
+  frames.push_back(ef);
+  Send(0, frames);
+  worker_->Poll(rte_rdtsc());
+  const auto out = Received(1);
+  EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, kBulk + 1u) << "the whole ring read in one poll";
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.front(), ef) << "the EF frame leaves first, ahead of the bulk received before it";
+  EXPECT_EQ(Tenant(1, abi::kUpload).tx[0].tx_packets, 1u);
+}
+
 TEST_F(WorkerTest, RefusedTxIsKeptAndSentLater) {
   // Rebuild the ports with a TX ring of 8 frames.
   TearDown();

@@ -22,6 +22,12 @@
 #   htb_vs_shaper.sh SHAPER_DATAPLANE SHAPER_CONTROL SHAPERCTL POLICY
 # SHAPER_BENCH_KEEP=DIR copies the raw outputs (iperf3 JSON, ping, logs,
 # the tc script and counters) there.
+# SHAPER_BENCH_WORKER_CORE=1 runs each side as it is deployed: for (a) the
+# worker (CPU 1) gets its core as with isolcpus (this script, iperf3, ping,
+# the control and the dataplane's main lcore on the other CPUs, unbound
+# kernel threads moved off CPU 1 and put back after (a)); (b), HTB, runs in
+# the kernel's softirqs wherever the kernel runs them, on all CPUs, as
+# without the variable.
 # A benchmark, not a pass/fail test: exits 0 when both sides ran (whatever
 # the figures), 1 when something failed, 77 when not root.
 set -euo pipefail
@@ -50,7 +56,32 @@ done
 tmp=$(mktemp -d /tmp/shaper-htb-bench.XXXXXX)
 tb_init "hb$$"
 control_pid=
+moved_kthreads=()  # "pid mask" pairs to put back
+server_pids=()     # the iperf3 servers (ip netns exec execs them: same pid)
+worker_core_release() {
+  local entry
+  for entry in "${moved_kthreads[@]}"; do taskset -p -c "${entry#* }" "${entry%% *}" >/dev/null 2>&1 || true; done
+  moved_kthreads=()
+  local all="0-$(($(nproc --all) - 1))" pid
+  taskset -p -c "$all" $$ >/dev/null
+  for pid in "${server_pids[@]}"; do taskset -a -p -c "$all" "$pid" >/dev/null 2>&1 || true; done
+}
+worker_core_take() {  # CPU 1 for the worker: see SHAPER_BENCH_WORKER_CORE above
+  local stat pid ppid mask
+  taskset -p -c 0 $$ >/dev/null
+  for pid in "${server_pids[@]}"; do taskset -a -p -c 0 "$pid" >/dev/null; done
+  for stat in /proc/[0-9]*/stat; do
+    pid=${stat#/proc/}; pid=${pid%/stat}
+    ppid=$(awk '{sub(/.*\) /, ""); print $2}' "$stat" 2>/dev/null) || continue
+    [[ "$ppid" == 2 ]] || continue
+    mask=$(taskset -p -c "$pid" 2>/dev/null | awk '{print $NF}') || continue
+    [[ "$mask" == *-* || "$mask" == *,* ]] || continue  # per-CPU kernel threads stay
+    taskset -p -c 0 "$pid" >/dev/null 2>&1 && moved_kthreads+=("$pid $mask")
+  done
+  echo "CPU 1 kept for the worker: this script and its children on CPU 0, ${#moved_kthreads[@]} unbound kernel threads moved off CPU 1"
+}
 cleanup() {
+  worker_core_release
   [[ -n "$control_pid" ]] && kill -KILL "$control_pid" 2>/dev/null
   tb_destroy
   if [[ -n "${SHAPER_BENCH_KEEP:-}" ]]; then
@@ -134,6 +165,7 @@ tb_create
 port=5201
 for _ in "${TB_TENANT_IPS[@]}"; do
   ip netns exec "$TB_NS_V" iperf3 -s -B "$TB_SERVER_IP" -p "$port" >/dev/null 2>&1 &
+  server_pids+=("$!")
   port=$((port + 1))
 done
 
@@ -166,6 +198,7 @@ measure() {
 
 # --- (a) shaper
 echo "== (a) shaper-dataplane + shaper-control"
+[[ -z "${SHAPER_BENCH_WORKER_CORE:-}" ]] || worker_core_take
 tb_start_dataplane "$dataplane" "$tmp/dp.sock" "$tmp/dp.log" --no-huge -m 512
 cp "$policy" "$tmp/policy.yaml"
 metrics_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -183,6 +216,7 @@ kill -TERM "$control_pid"
 wait "$control_pid" || true
 control_pid=
 tb_stop_dataplane || echo "NOTE: shaper-dataplane exited with status $?"
+worker_core_release
 
 # --- (b) Linux bridge + tc HTB on the server-facing veth
 echo "== (b) Linux bridge + tc HTB (pfifo leaves)"
