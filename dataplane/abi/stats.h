@@ -223,8 +223,8 @@ inline constexpr StatsLayout ComputeStatsLayout(uint32_t num_lcores, uint32_t ma
   l.tenant_stats_offset =
       AlignUp64(l.class_stats_offset + uint64_t{kDirections} * num_classes * sizeof(ClassStats));
   l.tenant_stats_bytes = TenantStatsBytes(num_classes);
-  l.lcore_block_bytes = AlignUp64(l.tenant_stats_offset +
-                                  uint64_t{max_tenants} * kDirections * l.tenant_stats_bytes);
+  l.lcore_block_bytes =
+      AlignUp64(l.tenant_stats_offset + uint64_t{max_tenants} * kDirections * l.tenant_stats_bytes);
   l.total_bytes = l.lcores_offset + uint64_t{num_lcores} * l.lcore_block_bytes;
   return l;
 }
@@ -264,17 +264,15 @@ inline const ClassStats* ClassAt(const LcoreStats* lcore, const StatsHeader& h, 
 }
 inline TenantStats* TenantAt(LcoreStats* lcore, const StatsHeader& h, uint32_t tenant,
                              uint32_t direction) {
-  return reinterpret_cast<TenantStats*>(reinterpret_cast<std::byte*>(lcore) +
-                                        h.tenant_stats_offset +
-                                        (uint64_t{tenant} * kDirections + direction) *
-                                            h.tenant_stats_bytes);
+  return reinterpret_cast<TenantStats*>(
+      reinterpret_cast<std::byte*>(lcore) + h.tenant_stats_offset +
+      (uint64_t{tenant} * kDirections + direction) * h.tenant_stats_bytes);
 }
 inline const TenantStats* TenantAt(const LcoreStats* lcore, const StatsHeader& h, uint32_t tenant,
                                    uint32_t direction) {
-  return reinterpret_cast<const TenantStats*>(reinterpret_cast<const std::byte*>(lcore) +
-                                              h.tenant_stats_offset +
-                                              (uint64_t{tenant} * kDirections + direction) *
-                                                  h.tenant_stats_bytes);
+  return reinterpret_cast<const TenantStats*>(
+      reinterpret_cast<const std::byte*>(lcore) + h.tenant_stats_offset +
+      (uint64_t{tenant} * kDirections + direction) * h.tenant_stats_bytes);
 }
 
 }  // namespace shaper::abi

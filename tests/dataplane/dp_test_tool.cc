@@ -34,7 +34,8 @@ std::vector<std::byte> TestPlan(bool bad, uint32_t num_classes) {
       {.name = "rt", .latency = true, .max_share_ppm = 300'000, .queue_limit_ns = 5'000'000},
       {.name = "bulk", .queue_limit_ns = 50'000'000}};
   while (classes.size() < num_classes)
-    classes.push_back({.name = fmt::format("extra{}", classes.size()), .queue_limit_ns = 50'000'000});
+    classes.push_back(
+        {.name = fmt::format("extra{}", classes.size()), .queue_limit_ns = 50'000'000});
   PlanBlob b;
   b.link(1'000'000'000)
       .classes(std::move(classes))

@@ -337,16 +337,14 @@ TEST_F(WorkerTest, TwoClassesCountClassOneInItsOwnPlace) {
   // Tenant 3's bucket holds 64 KiB (PlanBlob's burst) and refills at
   // 50 Mbit/s: of 100 frames of 1 KiB polled at one instant about 60 leave
   // and the rest stay queued in class 1.
-  PublishPlan(testing::PlanBlob()
-                  .link(10'000'000'000)
-                  .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000},
-                            {.name = "bulk", .queue_limit_ns = 1'000'000'000}})
-                  .dscp(0, 1)
-                  .default_class(1)
-                  .tenant({.id = 3,
-                           .name = "t3",
-                           .ceiling_bps = 50'000'000,
-                           .prefixes = {"10.0.3.0/24"}}));
+  PublishPlan(
+      testing::PlanBlob()
+          .link(10'000'000'000)
+          .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000},
+                    {.name = "bulk", .queue_limit_ns = 1'000'000'000}})
+          .dscp(0, 1)
+          .default_class(1)
+          .tenant({.id = 3, .name = "t3", .ceiling_bps = 50'000'000, .prefixes = {"10.0.3.0/24"}}));
   std::vector<Frame> frames;
   for (int i = 0; i < 100; ++i)
     frames.push_back(Packet().eth().ipv4("10.0.3.7", "192.0.2.1").udp(1, 2).payload(1000).bytes());
@@ -388,9 +386,8 @@ TEST_F(WorkerTest, TwoClassesCountClassOneInItsOwnPlace) {
 TEST_F(WorkerTest, TwoClassesRefuseAThreeClassPlan) {
   ASSERT_NO_FATAL_FAILURE(MakeStats(2));
   MakeWorker(0);
-  const auto bytes = testing::PlanBlob()
-                         .classes({{.name = "a"}, {.name = "b"}, {.name = "c"}})
-                         .bytes();
+  const auto bytes =
+      testing::PlanBlob().classes({{.name = "a"}, {.name = "b"}, {.name = "c"}}).bytes();
   ctl::Limits limits;
   limits.max_tenants = kMaxTenants;
   limits.max_classes = 2;

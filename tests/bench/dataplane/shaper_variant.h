@@ -49,7 +49,7 @@ struct StateBytes {
   uint64_t profile_bytes = 0;    // sizeof(sched::TenantProfile)
   uint64_t sched_bytes = 0;        // Scheduler::TenantStateBytes: its per-tenant structs
   uint64_t sched_alloc_bytes = 0;  // the same from its allocation (slope over tenants)
-  uint64_t stats_bytes = 0;      // abi::TenantStatsBytes(2): the stride of the counters
+  uint64_t stats_bytes = 0;        // abi::TenantStatsBytes(2): the stride of the counters
   uint64_t stats_alloc_bytes = 0;  // the same from the counters' allocation, per tenant
   uint64_t heap_bytes = 0;       // whole allocation: Profile + Scheduler + stats, all tenants
   uint64_t tenants = 0;
@@ -94,7 +94,8 @@ class ShaperVariant {
     return reinterpret_cast<abi::TenantStats*>(stats_base_ + uint64_t{tenant} * stats_stride_);
   }
   const abi::TenantStats* TenantStatsOf(uint32_t tenant) const {
-    return reinterpret_cast<const abi::TenantStats*>(stats_base_ + uint64_t{tenant} * stats_stride_);
+    return reinterpret_cast<const abi::TenantStats*>(stats_base_ +
+                                                     uint64_t{tenant} * stats_stride_);
   }
 
   // Huge pages, as the scheduler's arrays (sched/profile.h); 8-byte words so

@@ -48,7 +48,7 @@ TEST(StatsLayout, TwoAndEightClassesByHand) {
 
   EXPECT_EQ(abi::QueuedBytesOffset(2), 80u);
   EXPECT_EQ(abi::QueuedBytesOffset(8), 176u);
-  EXPECT_EQ(abi::TenantStatsBytes(1), 72u);  // 48 + 16 + 4 = 68, padded to 8
+  EXPECT_EQ(abi::TenantStatsBytes(1), 72u);   // 48 + 16 + 4 = 68, padded to 8
   EXPECT_EQ(abi::TenantStatsBytes(3), 112u);  // 48 + 48 + 12 = 108, padded
 }
 
