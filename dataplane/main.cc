@@ -84,12 +84,23 @@ struct Options {
   std::string pairs = "0:1";
   std::string ctl_socket = abi::kDefaultSocketPath;
   uint32_t max_tenants = 4096;
+  uint32_t max_classes = abi::kMaxClasses;
   std::string plan_file;
   uint32_t idle_sleep_us = 0;
   uint32_t mbufs = 0;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
 };
+
+// Dataplane state of one tenant in one direction, excluding queued packets:
+// its profile entry (one per plan), and per worker its scheduler state and
+// class queues and its counters in the stats segment.
+uint64_t WorkerStateBytes(uint32_t num_classes) {
+  return Worker::Sched::TenantStateBytes(num_classes) + abi::TenantStatsBytes(num_classes);
+}
+uint64_t StateBytesPerTenant(uint32_t num_classes) {
+  return sizeof(sched::TenantProfile) + WorkerStateBytes(num_classes);
+}
 
 void AddOptions(CLI::App& app, Options& o) {
   app.description(kDescription);
@@ -102,6 +113,15 @@ void AddOptions(CLI::App& app, Options& o) {
                  "tenant ids a plan may use (sizes queues and the stats segment)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 22));
+  app.add_option("--max-classes", o.max_classes,
+                 fmt::format("classes a plan may use, 1..{0}; plans with more are refused. Sizes "
+                             "the schedulers and the stats segment: state per tenant and "
+                             "direction (excluding queued packets) is {1} B at 2 classes, {2} B "
+                             "at 4, {3} B at {0}",
+                             abi::kMaxClasses, StateBytesPerTenant(2), StateBytesPerTenant(4),
+                             StateBytesPerTenant(abi::kMaxClasses)))
+      ->capture_default_str()
+      ->check(CLI::Range(1u, abi::kMaxClasses));
   app.add_option("--plan", o.plan_file, "plan file to apply at start (from shaper-plan)");
   app.add_option("--idle-sleep-us", o.idle_sleep_us,
                  "sleep this long after 1024 empty polls with nothing queued; 0 = never "
@@ -179,6 +199,7 @@ int Run(const Options& opt) {
 
   ctl::Limits limits;
   limits.max_tenants = opt.max_tenants;
+  limits.max_classes = opt.max_classes;
 
   // The plan file, validated before anything is allocated for it.
   std::vector<std::byte> plan_bytes;
@@ -218,6 +239,16 @@ int Run(const Options& opt) {
   fmt::print("mbuf pool: {} mbufs ({} MiB), low watermark {} ({})\n", pool_size.mbufs,
              uint64_t{pool_size.mbufs} * pool->elt_size >> 20, pool_size.low_watermark,
              pool_size.reason);
+  const uint64_t num_workers = pairs->size();
+  fmt::print(
+      "tenant state: {} B per tenant and direction (--max-classes {}: profile {} + scheduler {} "
+      "+ counters {}); {} MiB at most for {} tenants x {} directions x {} worker(s)\n",
+      StateBytesPerTenant(opt.max_classes), opt.max_classes, sizeof(sched::TenantProfile),
+      Worker::Sched::TenantStateBytes(opt.max_classes), abi::TenantStatsBytes(opt.max_classes),
+      uint64_t{opt.max_tenants} * abi::kDirections *
+              (sizeof(sched::TenantProfile) + num_workers * WorkerStateBytes(opt.max_classes)) >>
+          20,
+      opt.max_tenants, abi::kDirections, num_workers);
 
   std::vector<Port> ports;
   std::vector<std::string> port_names;
@@ -236,7 +267,7 @@ int Run(const Options& opt) {
 
   const uint64_t tsc_hz = rte_get_tsc_hz();
   auto stats = ctl::StatsSegment::Create(static_cast<uint32_t>(pairs->size()), opt.max_tenants,
-                                         num_ports, tsc_hz);
+                                         num_ports, opt.max_classes, tsc_hz);
   if (!stats) return Fail(stats.error());
   auto publisher = PlanPublisher::Create(static_cast<uint32_t>(pairs->size()));
   if (!publisher) return Fail(publisher.error());
@@ -244,7 +275,7 @@ int Run(const Options& opt) {
 
   uint64_t generation = 0;
   if (start_plan) {
-    auto plan = BuildRuntimePlan(*start_plan, ++generation, tsc_hz);
+    auto plan = BuildRuntimePlan(*start_plan, ++generation, tsc_hz, opt.max_classes);
     if (!plan) return Fail(fmt::format("--plan {}: {}", opt.plan_file, plan.error()));
     plans.Publish(std::move(*plan));
     (*stats)->SetPlanGeneration(generation);
@@ -265,7 +296,7 @@ int Run(const Options& opt) {
     co.port_names = port_names;
     ctl::CtlCallbacks cb;
     cb.on_plan = [&](const ctl::PlanView& view) -> std::expected<uint64_t, std::string> {
-      auto plan = BuildRuntimePlan(view, generation + 1, tsc_hz, &plans);
+      auto plan = BuildRuntimePlan(view, generation + 1, tsc_hz, opt.max_classes, &plans);
       if (!plan) return std::unexpected(plan.error());
       ++generation;
       plans.Publish(std::move(*plan));

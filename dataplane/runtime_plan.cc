@@ -42,7 +42,13 @@ std::expected<void, std::string> BuildProfiles(RuntimePlan& p, uint64_t tsc_hz) 
 }  // namespace
 
 std::expected<std::unique_ptr<RuntimePlan>, std::string> BuildRuntimePlan(
-    const ctl::PlanView& plan, uint64_t generation, uint64_t tsc_hz, PlanPublisher* publisher) {
+    const ctl::PlanView& plan, uint64_t generation, uint64_t tsc_hz, uint32_t sched_classes,
+    PlanPublisher* publisher) {
+  if (plan.classes().size() > sched_classes) {
+    return std::unexpected(
+        fmt::format("plan has {} classes; this dataplane was started with --max-classes {}",
+                    plan.classes().size(), sched_classes));
+  }
   auto p = std::make_unique<RuntimePlan>();
   p->generation = generation;
   p->num_classes = static_cast<uint32_t>(plan.classes().size());
@@ -62,11 +68,11 @@ std::expected<std::unique_ptr<RuntimePlan>, std::string> BuildRuntimePlan(
                                             .max_share_ppm = c.max_share_ppm,
                                             .queue_limit_ns = c.queue_limit_ns});
   }
-  // The worker's schedulers are built once for kSchedClasses classes (their
+  // The worker's schedulers are built once for sched_classes classes (their
   // queues must survive plans with more or fewer classes), and a profile must
   // match that count: pad with bulk classes no packet is ever mapped to (the
   // DSCP map and default class only name the plan's own classes).
-  while (p->classes.size() < kSchedClasses) {
+  while (p->classes.size() < sched_classes) {
     p->classes.push_back(sched::ClassParams{.latency = false,
                                             .weight = 1,
                                             .max_share_ppm = 0,

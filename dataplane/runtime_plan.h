@@ -47,22 +47,24 @@ struct RuntimePlan {
 
   // What the profiles were built from, kept to rebuild them on a rate update.
   std::array<sched::LinkParams, abi::kDirections> links{};
-  std::vector<sched::ClassParams> classes;  // padded to kSchedClasses
+  std::vector<sched::ClassParams> classes;  // padded to the workers' class count
   std::array<std::vector<sched::TenantParams>, abi::kDirections> tenants;
 };
 
 class PlanPublisher;
 
 inline constexpr uint32_t kBypassShareDivisor = 100;  // 1% of the link
-// Classes every scheduler and profile has (plans use the first num_classes).
-inline constexpr uint32_t kSchedClasses = abi::kMaxClasses;
 
-// Builds everything from a validated plan (main lcore; allocates). With a
+// Builds everything from a validated plan (main lcore; allocates). The
+// profiles have `sched_classes` classes, the count the workers' schedulers
+// were built for (--max-classes, the stats segment's num_classes): the plan's
+// own, padded. A plan with more classes is refused (validation already does,
+// with the limit set to the same number). With a
 // publisher, the classifier of the plan in force is kept when the prefixes
 // (and DSCP map) did not change, and otherwise the publisher's spare
 // classifier is rewritten with the difference (ClassifyTables::Update).
 std::expected<std::unique_ptr<RuntimePlan>, std::string> BuildRuntimePlan(
-    const ctl::PlanView& plan, uint64_t generation, uint64_t tsc_hz,
+    const ctl::PlanView& plan, uint64_t generation, uint64_t tsc_hz, uint32_t sched_classes,
     PlanPublisher* publisher = nullptr);
 
 // A copy of `current` with the assured rates of `rates` applied (the LPM

@@ -54,8 +54,11 @@ Worker::Worker(const WorkerConfig& config, PlanPublisher& plans, WorkerStats sta
                const std::atomic<bool>& stop)
     : config_(config),
       plans_(plans),
-      stats_(stats),
       lcore_(abi::LcoreAt(stats.base, *stats.header, stats.slot)),
+      num_classes_(stats.header->num_classes),
+      tenant_stats_bytes_(stats.header->tenant_stats_bytes),
+      tenant_stats_(reinterpret_cast<std::byte*>(lcore_) + stats.header->tenant_stats_offset),
+      class_stats_(abi::ClassAt(lcore_, *stats.header, 0, 0)),
       stop_(stop),
       tsc_hz_(rte_get_tsc_hz()),
       ns_per_tsc_q32_(Q32Div(1'000'000'000, tsc_hz_)),
@@ -66,7 +69,7 @@ Worker::Worker(const WorkerConfig& config, PlanPublisher& plans, WorkerStats sta
   dirs_[abi::kDownload].direction = abi::kDownload;
   dirs_[abi::kDownload].rx_port = config.port_b;
   dirs_[abi::kDownload].tx_port = config.port_a;
-  for (Dir& d : dirs_) d.scheduler = std::make_unique<Sched>(config.max_tenants, kSchedClasses);
+  for (Dir& d : dirs_) d.scheduler = std::make_unique<Sched>(config.max_tenants, num_classes_);
   lcore_->in_use = 1;
 }
 
@@ -106,8 +109,9 @@ int Worker::Run() {
 
 void Worker::SwapPlan(const RuntimePlan* plan, uint64_t now_tsc) {
   for (const Dir& d : dirs_) {
-    if (plan->profiles[d.direction]->num_classes() != kSchedClasses) {
-      // Cannot happen with BuildRuntimePlan's padding. Bridge unshaped
+    if (plan->profiles[d.direction]->num_classes() != num_classes_) {
+      // Cannot happen: validation refuses plans with more classes than
+      // --max-classes and BuildRuntimePlan pads to it. Bridge unshaped
       // rather than keep using a plan the main lcore is about to free.
       ++totals_.profiles_refused;
       plan_ = nullptr;
@@ -128,10 +132,9 @@ uint32_t Worker::Poll(uint64_t now_tsc) {
     seen_plan_ = plan;
     if (plan) SwapPlan(plan, now_tsc);
   }
-  const PoolState pool = PoolNow();
   uint32_t moved = 0;
-  moved += PollDirection(dirs_[0], now_tsc, pool, dirs_[1].queued_frames);
-  moved += PollDirection(dirs_[1], now_tsc, pool, dirs_[0].queued_frames);
+  moved += PollDirection(dirs_[0], now_tsc, dirs_[1].queued_frames);
+  moved += PollDirection(dirs_[1], now_tsc, dirs_[0].queued_frames);
   return moved;
 }
 
@@ -156,10 +159,10 @@ void Worker::CountOut(Dir& d, rte_mbuf* m, uint64_t now_tsc) {
   // Counted when handed to the TX buffer, which never drops (TX keeps what it
   // refuses): after rte_eth_tx_burst the mbuf is no longer ours to read.
   const MbufMeta* meta = Meta(m);
-  abi::TenantStats* ts = TenantStatsOf(meta->tenant, d.direction);
-  ts->tx[meta->cls].tx_packets += 1;
-  ts->tx[meta->cls].tx_bytes += m->pkt_len;
-  abi::ClassStats* cs = abi::ClassAt(lcore_, *stats_.header, d.direction, meta->cls);
+  abi::ClassTx* tx = abi::TxOf(TenantStatsOf(meta->tenant, d.direction), meta->cls);
+  tx->tx_packets += 1;
+  tx->tx_bytes += m->pkt_len;
+  abi::ClassStats* cs = ClassStatsOf(d.direction, meta->cls);
   const uint64_t sojourn_tsc = std::min(now_tsc - meta->arrival_tsc, tsc_hz_);  // cap: 1 s
   const uint64_t sojourn_ns = (sojourn_tsc * ns_per_tsc_q32_) >> 32;
   cs->sojourn_count += 1;
@@ -171,18 +174,17 @@ void Worker::CountOut(Dir& d, rte_mbuf* m, uint64_t now_tsc) {
 void Worker::Drop(Dir& d, rte_mbuf* m, uint32_t tenant, uint32_t cls, abi::DropReason reason) {
   const auto r = static_cast<uint32_t>(reason);
   TenantStatsOf(tenant, d.direction)->drop_packets[r] += 1;
-  abi::ClassAt(lcore_, *stats_.header, d.direction, cls)->drop_packets[r] += 1;
+  ClassStatsOf(d.direction, cls)->drop_packets[r] += 1;
   rte_pktmbuf_free(m);
 }
 
 void Worker::PublishQueued(Dir& d, uint32_t tenant, uint32_t cls) {
   const uint64_t q = d.scheduler->tenant_queued_bytes(tenant, cls);
-  TenantStatsOf(tenant, d.direction)->queued_bytes[cls] =
+  *abi::QueuedBytesOf(TenantStatsOf(tenant, d.direction), num_classes_, cls) =
       static_cast<uint32_t>(std::min<uint64_t>(q, UINT32_MAX));
 }
 
-uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, PoolState pool,
-                               uint64_t other_queued_frames) {
+uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, uint64_t other_queued_frames) {
   Transmit(d);  // leftovers first: they are older than anything below
 
   rte_mbuf* rx[kRxBurst];
@@ -213,7 +215,9 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, PoolState pool,
   uint32_t received = 0;
   for (uint32_t burst = 1;; ++burst) {
     received += n;
-    EnqueueBurst(d, rx, n, now_tsc, pool, other_queued_frames);
+    // After the burst was taken: the pool as it is now, not as it was
+    // before this or the other direction read up to 128 frames.
+    EnqueueBurst(d, rx, n, now_tsc, PoolNow(), other_queued_frames);
     // The RX ring is a FIFO that knows no classes: a latency-class frame
     // behind a full ring waits for every frame ahead of it. So drain the
     // ring into the scheduler, where that frame goes first, before
@@ -221,7 +225,6 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, PoolState pool,
     if (n < kRxBurst || burst == kMaxRxBurstsPerPoll) break;
     if (d.tx_count) Transmit(d);  // the bypass's frames: room for the next burst's
     n = rte_eth_rx_burst(d.rx_port, config_.queue, rx, kRxBurst);
-    pool = PoolNow();
   }
 
   rte_mbuf* out[kTxBuffer];

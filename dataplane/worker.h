@@ -79,7 +79,9 @@ struct WorkerConfig {
   uint32_t idle_sleep_us = 0;  // 0: never sleep
 };
 
-// Where the worker's counters go: its own block of the stats segment.
+// Where the worker's counters go: its own block of the stats segment. The
+// segment's num_classes (--max-classes) is also the class count the worker's
+// schedulers are built for: a plan's profiles must have exactly that many.
 struct WorkerStats {
   std::byte* base = nullptr;
   const abi::StatsHeader* header = nullptr;
@@ -112,9 +114,12 @@ class Worker {
 
   const WorkerTotals& totals() const { return totals_; }
   uint64_t queued_bytes() const;
+  // Classes of the schedulers and of the stats arrays (the segment's).
+  uint32_t num_classes() const { return num_classes_; }
+
+  using Sched = sched::Scheduler<MbufTraits>;
 
  private:
-  using Sched = sched::Scheduler<MbufTraits>;
   struct Dir {
     uint32_t direction = 0;  // abi::kUpload / kDownload
     uint16_t rx_port = 0;
@@ -128,7 +133,7 @@ class Worker {
   enum class PoolState { kOk, kLow, kCritical };
 
   PoolState PoolNow() const;
-  uint32_t PollDirection(Dir& dir, uint64_t now_tsc, PoolState pool, uint64_t other_queued_frames);
+  uint32_t PollDirection(Dir& dir, uint64_t now_tsc, uint64_t other_queued_frames);
   // Classifies rx[0, n) and hands each frame to the scheduler (or the
   // non-IP bypass, or a counted drop).
   void EnqueueBurst(Dir& dir, rte_mbuf** rx, uint16_t n, uint64_t now_tsc, PoolState pool,
@@ -138,14 +143,24 @@ class Worker {
   void Drop(Dir& dir, rte_mbuf* m, uint32_t tenant, uint32_t cls, abi::DropReason reason);
   void PublishQueued(Dir& dir, uint32_t tenant, uint32_t cls);
   void SwapPlan(const RuntimePlan* plan, uint64_t now_tsc);
+  // Per packet: from the members below, copied out of the header at
+  // construction (its first cache line is rewritten by every heartbeat, so
+  // the packet path never reads it). One multiply, no division.
   abi::TenantStats* TenantStatsOf(uint32_t tenant, uint32_t direction) {
-    return abi::TenantAt(lcore_, *stats_.header, tenant, direction);
+    return reinterpret_cast<abi::TenantStats*>(
+        tenant_stats_ + (uint64_t{tenant} * abi::kDirections + direction) * tenant_stats_bytes_);
+  }
+  abi::ClassStats* ClassStatsOf(uint32_t direction, uint32_t cls) {
+    return class_stats_ + (direction * num_classes_ + cls);
   }
 
   WorkerConfig config_;
   PlanPublisher& plans_;
-  WorkerStats stats_;
   abi::LcoreStats* lcore_;
+  uint32_t num_classes_;          // header.num_classes
+  uint32_t tenant_stats_bytes_;   // header.tenant_stats_bytes
+  std::byte* tenant_stats_;       // this lcore's TenantStats array
+  abi::ClassStats* class_stats_;  // this lcore's ClassStats array
   const std::atomic<bool>& stop_;
   const RuntimePlan* plan_ = nullptr;       // the plan the schedulers' profiles come from
   const RuntimePlan* seen_plan_ = nullptr;  // the last one published (plan_ unless refused)

@@ -168,7 +168,7 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
     MetricFamily delay = Family("shaper_class_queue_delay_seconds",
                                 "Sojourn time of transmitted packets per class", MetricType::Histogram);
     for (uint32_t d = 0; d < config::kDirections; ++d) {
-      for (uint32_t c = 0; c < policy_.classes.size() && c < abi::kStatsClasses; ++c) {
+      for (uint32_t c = 0; c < policy_.classes.size() && c < stats.num_classes(); ++c) {
         const abi::ClassStats cs = stats.SumClass(d, c);
         ClientMetric& m = Sample(delay, {{"direction", abi::DirectionName(d)},
                                          {"class", policy_.classes[c].name}});
@@ -234,7 +234,9 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
     }
   }
   std::vector<std::string> class_names;
-  for (uint32_t c = 0; c < policy_.classes.size() && c < abi::kStatsClasses; ++c) {
+  // Only classes the segment has counters for (the dataplane's --max-classes;
+  // it refuses a plan with more, so this cuts nothing while a plan applies).
+  for (uint32_t c = 0; c < policy_.classes.size() && c < stats.num_classes(); ++c) {
     class_names.push_back(policy_.classes[c].name);
   }
   lock.unlock();

@@ -338,9 +338,17 @@ std::expected<PlanView, std::string> ValidatePlan(std::span<const std::byte> blo
                            links->size(), kDirections));
   }
   const uint32_t max_classes = std::min(limits.max_classes, abi::kMaxClasses);
-  if (classes->empty() || classes->size() > max_classes) {
+  if (classes->empty() || classes->size() > abi::kMaxClasses) {
     return Err(fmt::format("header.sections.classes.count={}: must be in [1, {}]", classes->size(),
-                           max_classes));
+                           abi::kMaxClasses));
+  }
+  if (classes->size() > max_classes) {
+    // Valid for the ABI, but this instance's schedulers and stats segment
+    // were sized for fewer (a restart with a larger --max-classes fixes it).
+    return Err(fmt::format(
+        "header.sections.classes.count={0}: plan has {0} classes; this dataplane was started "
+        "with --max-classes {1}",
+        classes->size(), max_classes));
   }
   if (tenants->empty() || tenants->size() > limits.max_tenants) {
     return Err(fmt::format("header.sections.tenants.count={}: must be in [1, {}] (max_tenants)",

@@ -20,6 +20,7 @@ namespace shaper::ctl {
 std::expected<std::unique_ptr<StatsSegment>, std::string> StatsSegment::Create(uint32_t num_lcores,
                                                                                uint32_t max_tenants,
                                                                                uint32_t num_ports,
+                                                                               uint32_t num_classes,
                                                                                uint64_t tsc_hz) {
   if (num_lcores == 0 || num_lcores > abi::kMaxLcores) {
     return std::unexpected(
@@ -30,7 +31,12 @@ std::expected<std::unique_ptr<StatsSegment>, std::string> StatsSegment::Create(u
         fmt::format("stats: num_ports={}: must be <= {}", num_ports, abi::kMaxPorts));
   }
   if (max_tenants == 0) return std::unexpected(std::string("stats: max_tenants=0: must be > 0"));
-  const abi::StatsLayout layout = abi::ComputeStatsLayout(num_lcores, max_tenants, num_ports);
+  if (num_classes == 0 || num_classes > abi::kMaxClasses) {
+    return std::unexpected(
+        fmt::format("stats: num_classes={}: must be in [1, {}]", num_classes, abi::kMaxClasses));
+  }
+  const abi::StatsLayout layout =
+      abi::ComputeStatsLayout(num_lcores, max_tenants, num_ports, num_classes);
 
   const int fd = memfd_create("shaper-stats", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return std::unexpected(fmt::format("stats: memfd_create: {}", std::strerror(errno)));
@@ -63,7 +69,7 @@ std::expected<std::unique_ptr<StatsSegment>, std::string> StatsSegment::Create(u
   h.tsc_hz = tsc_hz;
   h.num_lcores = num_lcores;
   h.max_tenants = max_tenants;
-  h.num_classes = abi::kStatsClasses;
+  h.num_classes = num_classes;
   h.num_ports = num_ports;
   h.num_directions = abi::kDirections;
   h.sojourn_buckets = abi::kSojournBuckets;
@@ -73,7 +79,7 @@ std::expected<std::unique_ptr<StatsSegment>, std::string> StatsSegment::Create(u
   h.class_stats_offset = layout.class_stats_offset;
   h.tenant_stats_offset = layout.tenant_stats_offset;
   h.class_stats_bytes = sizeof(abi::ClassStats);
-  h.tenant_stats_bytes = sizeof(abi::TenantStats);
+  h.tenant_stats_bytes = layout.tenant_stats_bytes;
   return std::unique_ptr<StatsSegment>(new StatsSegment(fd, base, layout.total_bytes));
 }
 
@@ -119,22 +125,26 @@ std::expected<StatsReader, std::string> StatsReader::Map(int fd) {
     return fail(fmt::format("stats: header.magic=0x{:08x}: not a stats segment", h.magic));
   }
   if (h.version != abi::kStatsVersion) {
-    return fail(fmt::format("stats: header.version={}: this reader speaks {}", h.version,
-                            abi::kStatsVersion));
+    return fail(fmt::format(
+        "stats: header.version={}: this reader speaks version {} only; the dataplane and this "
+        "program come from different builds (restart both from the same release)",
+        h.version, abi::kStatsVersion));
   }
   if (h.num_lcores == 0 || h.num_lcores > abi::kMaxLcores || h.num_ports > abi::kMaxPorts ||
-      h.num_classes != abi::kStatsClasses || h.num_directions != abi::kDirections ||
-      h.sojourn_buckets != abi::kSojournBuckets || h.header_bytes != sizeof(abi::StatsHeader) ||
+      h.num_classes == 0 || h.num_classes > abi::kMaxClasses ||
+      h.num_directions != abi::kDirections || h.sojourn_buckets != abi::kSojournBuckets ||
+      h.header_bytes != sizeof(abi::StatsHeader) ||
       h.class_stats_bytes != sizeof(abi::ClassStats) ||
-      h.tenant_stats_bytes != sizeof(abi::TenantStats)) {
+      h.tenant_stats_bytes != abi::TenantStatsBytes(h.num_classes)) {
     return fail(
-        fmt::format("stats: header dimensions (lcores {}, ports {}, classes {}) do not "
-                    "match this reader's layout",
-                    h.num_lcores, h.num_ports, h.num_classes));
+        fmt::format("stats: header dimensions (lcores {}, ports {}, classes {}, "
+                    "tenant_stats_bytes {}) do not match this reader's layout",
+                    h.num_lcores, h.num_ports, h.num_classes, h.tenant_stats_bytes));
   }
   // Recompute the layout from the dimensions: offsets that disagree would
   // point outside the mapping.
-  const abi::StatsLayout l = abi::ComputeStatsLayout(h.num_lcores, h.max_tenants, h.num_ports);
+  const abi::StatsLayout l =
+      abi::ComputeStatsLayout(h.num_lcores, h.max_tenants, h.num_ports, h.num_classes);
   if (h.ports_offset != l.ports_offset || h.lcores_offset != l.lcores_offset ||
       h.lcore_block_bytes != l.lcore_block_bytes || h.class_stats_offset != l.class_stats_offset ||
       h.tenant_stats_offset != l.tenant_stats_offset || h.total_bytes != l.total_bytes ||
@@ -178,6 +188,8 @@ uint64_t StatsReader::plan_generation() const {
 
 TenantTotals StatsReader::SumTenant(uint32_t tenant, uint32_t direction) const {
   TenantTotals sum;
+  const uint32_t classes = header_->num_classes;  // checked by Map: <= kMaxClasses
+  sum.num_classes = classes;
   if (tenant >= header_->max_tenants || direction >= abi::kDirections) return sum;
   for (uint32_t l = 0; l < header_->num_lcores; ++l) {
     const abi::TenantStats* t =
@@ -186,10 +198,11 @@ TenantTotals StatsReader::SumTenant(uint32_t tenant, uint32_t direction) const {
     sum.arrival_bytes += Load(t->arrival_bytes);
     for (uint32_t r = 0; r < abi::kDropReasons; ++r)
       sum.drop_packets[r] += Load(t->drop_packets[r]);
-    for (uint32_t c = 0; c < abi::kStatsClasses; ++c) {
-      sum.tx[c].tx_packets += Load(t->tx[c].tx_packets);
-      sum.tx[c].tx_bytes += Load(t->tx[c].tx_bytes);
-      sum.queued_bytes[c] += Load(t->queued_bytes[c]);
+    for (uint32_t c = 0; c < classes; ++c) {
+      const abi::ClassTx* tx = abi::TxOf(t, c);
+      sum.tx[c].tx_packets += Load(tx->tx_packets);
+      sum.tx[c].tx_bytes += Load(tx->tx_bytes);
+      sum.queued_bytes[c] += Load(*abi::QueuedBytesOf(t, classes, c));
     }
   }
   return sum;
@@ -197,7 +210,7 @@ TenantTotals StatsReader::SumTenant(uint32_t tenant, uint32_t direction) const {
 
 abi::ClassStats StatsReader::SumClass(uint32_t direction, uint32_t cls) const {
   abi::ClassStats sum{};
-  if (direction >= abi::kDirections || cls >= abi::kStatsClasses) return sum;
+  if (direction >= abi::kDirections || cls >= header_->num_classes) return sum;
   for (uint32_t l = 0; l < header_->num_lcores; ++l) {
     const abi::ClassStats* c =
         abi::ClassAt(abi::LcoreAt(base_, *header_, l), *header_, direction, cls);

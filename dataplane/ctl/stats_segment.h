@@ -20,9 +20,12 @@ namespace shaper::ctl {
 
 class StatsSegment {
  public:
+  // `num_classes` (1..abi::kMaxClasses, the dataplane's --max-classes) is
+  // the class stride of the per-class and per-tenant arrays.
   static std::expected<std::unique_ptr<StatsSegment>, std::string> Create(uint32_t num_lcores,
                                                                           uint32_t max_tenants,
                                                                           uint32_t num_ports,
+                                                                          uint32_t num_classes,
                                                                           uint64_t tsc_hz);
   ~StatsSegment();
   StatsSegment(const StatsSegment&) = delete;
@@ -46,6 +49,14 @@ class StatsSegment {
   abi::ClassStats* class_stats(uint32_t lcore_index, uint32_t direction, uint32_t cls) {
     return abi::ClassAt(lcore(lcore_index), header(), direction, cls);
   }
+  uint32_t num_classes() const { return header().num_classes; }
+  // A tenant's tails (cls < num_classes()).
+  abi::ClassTx* tx(uint32_t lcore_index, uint32_t tenant, uint32_t direction, uint32_t cls) {
+    return abi::TxOf(this->tenant(lcore_index, tenant, direction), cls);
+  }
+  uint32_t* queued_bytes(uint32_t lcore_index, uint32_t tenant, uint32_t direction, uint32_t cls) {
+    return abi::QueuedBytesOf(this->tenant(lcore_index, tenant, direction), num_classes(), cls);
+  }
 
   // Main lcore, once per round: liveness for readers.
   void Heartbeat(uint64_t now_ns) {
@@ -63,13 +74,15 @@ class StatsSegment {
   uint64_t size_bytes_;
 };
 
-// Sums of one tenant in one direction over all lcores.
+// Sums of one tenant in one direction over all lcores. Sized for the ABI's
+// most classes; entries at and above num_classes (the segment's) stay zero.
 struct TenantTotals {
+  uint32_t num_classes = 0;
   uint64_t arrival_packets = 0;
   uint64_t arrival_bytes = 0;
   uint64_t drop_packets[abi::kDropReasons] = {};
-  abi::ClassTx tx[abi::kStatsClasses] = {};
-  uint64_t queued_bytes[abi::kStatsClasses] = {};
+  abi::ClassTx tx[abi::kMaxClasses] = {};
+  uint64_t queued_bytes[abi::kMaxClasses] = {};
   uint64_t tx_bytes() const;
   uint64_t tx_packets() const;
   uint64_t drops() const;
@@ -80,6 +93,8 @@ struct TenantTotals {
 class StatsReader {
  public:
   // Maps `fd` read-only (the fd is not kept; the caller may close it).
+  // Refuses a segment of another version (header.version != kStatsVersion)
+  // or whose offsets disagree with ComputeStatsLayout, saying which.
   static std::expected<StatsReader, std::string> Map(int fd);
   StatsReader(StatsReader&& other) noexcept;
   StatsReader& operator=(StatsReader&& other) noexcept;
@@ -96,6 +111,8 @@ class StatsReader {
   uint32_t max_tenants() const { return header_->max_tenants; }
   uint32_t num_lcores() const { return header_->num_lcores; }
   uint32_t num_ports() const { return header_->num_ports; }
+  // The dataplane's --max-classes: classes at and above it have no counters.
+  uint32_t num_classes() const { return header_->num_classes; }
 
   // Out-of-range indices give zeros.
   TenantTotals SumTenant(uint32_t tenant, uint32_t direction) const;

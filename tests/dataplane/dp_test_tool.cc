@@ -1,7 +1,9 @@
 // A helper for the program tests (program_test.py): writes test plans and
 // talks to a running shaper-dataplane over its control socket.
 //
-//   dp_test_tool write-plan FILE [--bad]    a small valid plan (or one the validator refuses)
+//   dp_test_tool write-plan FILE [--bad] [--classes N]
+//                                           a small valid plan (or one the validator refuses);
+//                                           N >= 2 classes (default 2: extra ones are bulk)
 //   dp_test_tool push SOCKET FILE           apply a plan; exit 0 if applied, 3 if refused
 //   dp_test_tool stats SOCKET               hello, then the stats segment as JSON
 //   dp_test_tool push-rates SOCKET GEN TENANT upload|download BPS
@@ -27,12 +29,16 @@ namespace {
 
 using shaper::testing::PlanBlob;
 
-std::vector<std::byte> TestPlan(bool bad) {
+std::vector<std::byte> TestPlan(bool bad, uint32_t num_classes) {
+  std::vector<shaper::testing::TestClass> classes = {
+      {.name = "rt", .latency = true, .max_share_ppm = 300'000, .queue_limit_ns = 5'000'000},
+      {.name = "bulk", .queue_limit_ns = 50'000'000}};
+  while (classes.size() < num_classes)
+    classes.push_back(
+        {.name = fmt::format("extra{}", classes.size()), .queue_limit_ns = 50'000'000});
   PlanBlob b;
   b.link(1'000'000'000)
-      .classes(
-          {{.name = "rt", .latency = true, .max_share_ppm = 300'000, .queue_limit_ns = 5'000'000},
-           {.name = "bulk", .queue_limit_ns = 50'000'000}})
+      .classes(std::move(classes))
       .dscp(46, 0)
       .default_class(1)
       .tenant({.id = 1,
@@ -52,8 +58,8 @@ std::vector<std::byte> TestPlan(bool bad) {
   return b.bytes();
 }
 
-int WritePlan(const std::string& path, bool bad) {
-  const auto bytes = TestPlan(bad);
+int WritePlan(const std::string& path, bool bad, uint32_t num_classes) {
+  const auto bytes = TestPlan(bad, num_classes);
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
@@ -109,6 +115,8 @@ int Stats(const std::string& socket) {
   if (!reader) return fmt::print(stderr, "stats: {}\n", reader.error()), 1;
   nlohmann::json j;
   j["generation"] = hello->plan_generation;
+  j["num_classes"] = reader->num_classes();
+  j["max_classes"] = hello->max_classes;
   j["heartbeat"] = reader->heartbeat();
   j["ports"] = hello->port_names;
   for (uint32_t t = 0; t < 4; ++t) {
@@ -141,8 +149,20 @@ int Stats(const std::string& socket) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> a(argv + 1, argv + argc);
-  if (a.size() >= 2 && a[0] == "write-plan")
-    return WritePlan(a[1], a.size() > 2 && a[2] == "--bad");
+  if (a.size() >= 2 && a[0] == "write-plan") {
+    bool bad = false;
+    uint32_t classes = 2;
+    for (size_t i = 2; i < a.size(); ++i) {
+      if (a[i] == "--bad") {
+        bad = true;
+      } else if (a[i] == "--classes" && i + 1 < a.size()) {
+        classes = static_cast<uint32_t>(std::stoul(a[++i]));
+      } else {
+        return fmt::print(stderr, "write-plan: unknown argument '{}'\n", a[i]), 2;
+      }
+    }
+    return WritePlan(a[1], bad, classes);
+  }
   if (a.size() == 3 && a[0] == "push") return Push(a[1], a[2]);
   if (a.size() == 2 && a[0] == "stats") return Stats(a[1]);
   if (a.size() == 6 && a[0] == "push-rates")
@@ -150,7 +170,8 @@ int main(int argc, char** argv) {
                      a[4] == "upload" ? shaper::abi::kUpload : shaper::abi::kDownload,
                      std::stoull(a[5]));
   fmt::print(stderr,
-             "usage: dp_test_tool write-plan FILE [--bad] | push SOCKET FILE | stats SOCKET | "
+             "usage: dp_test_tool write-plan FILE [--bad] [--classes N] | push SOCKET FILE | "
+             "stats SOCKET | "
              "push-rates SOCKET GENERATION TENANT upload|download BPS\n");
   return 2;
 }

@@ -227,6 +227,43 @@ def socket_case():
         check("plan applied" in out, f"{what}: no 'plan applied' log line:\n{out}")
 
 
+def max_classes_case():
+    """--max-classes 2: the stats segment has 2 classes, the start log says what
+    a tenant costs, a 3-class plan is refused naming both numbers and the plan
+    in force stays; a 2-class plan is accepted. --max-classes 9 is refused."""
+    what = "--max-classes 2"
+    print(f"--- {what}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="shaper-dp-") as tmp:
+        write_pcap(f"{tmp}/empty.pcap", [])
+        sock = f"{tmp}/dp.sock"
+        subprocess.run([TOOL, "write-plan", f"{tmp}/two.plan"], check=True)
+        subprocess.run([TOOL, "write-plan", f"{tmp}/three.plan", "--classes", "3"], check=True)
+        p = start(tmp, eal_args(tmp, in0=f"{tmp}/empty.pcap", in1=f"{tmp}/empty.pcap") +
+                  ["--", "--pairs", "0:1", "--ctl-socket", sock, "--max-classes", "2"])
+        if not check(wait_socket(p, sock), f"{what}: control socket never answered"):
+            stop(p, tmp, what)
+            return
+        s = stats(sock)
+        check(s["num_classes"] == 2 and s["max_classes"] == 2,
+              f"{what}: stats segment / hello classes {s.get('num_classes')} / {s.get('max_classes')}")
+        r = subprocess.run([TOOL, "push", sock, f"{tmp}/two.plan"], capture_output=True, text=True)
+        check(r.returncode == 0 and "generation 1" in r.stdout, f"{what}: 2-class plan: {r.returncode} {r.stdout} {r.stderr}")
+        r = subprocess.run([TOOL, "push", sock, f"{tmp}/three.plan"], capture_output=True, text=True)
+        check(r.returncode == 3 and "plan has 3 classes; this dataplane was started with --max-classes 2" in r.stdout,
+              f"{what}: 3-class plan not refused with the reason: {r.returncode} {r.stdout} {r.stderr}")
+        check(stats(sock)["generation"] == 1, f"{what}: the plan in force changed after a refused plan")
+        r = subprocess.run([TOOL, "push", sock, f"{tmp}/two.plan"], capture_output=True, text=True)
+        check(r.returncode == 0 and "generation 2" in r.stdout, f"{what}: second 2-class plan: {r.stdout} {r.stderr}")
+        out = stop(p, tmp, what)
+        check("tenant state: 232 B per tenant and direction (--max-classes 2" in out,
+              f"{what}: no per-tenant state line at start:\n{out}")
+        r = subprocess.run([DATAPLANE] + eal_args(tmp, in0=f"{tmp}/empty.pcap", in1=f"{tmp}/empty.pcap") +
+                           ["--", "--pairs", "0:1", "--ctl-socket", "none", "--max-classes", "9"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode != 0 and "--max-classes" in r.stdout + r.stderr,
+              f"{what}: --max-classes 9 accepted: {r.returncode} {r.stdout[-300:]} {r.stderr[-300:]}")
+
+
 def lcores_case():
     what = "too few lcores"
     print(f"--- {what}", flush=True)
@@ -286,6 +323,8 @@ def help_case():
     check(r.returncode == 0 and "upload" in r.stdout and "download" in r.stdout and "--pairs" in r.stdout,
           f"--help: {r.returncode} {r.stdout[:300]}")
     check("transparent bridge" in r.stdout, "--help says what happens without a plan")
+    check("--max-classes" in r.stdout and "232 B at 2 classes" in r.stdout,
+          f"--help says what --max-classes costs: {r.stdout}")
 
 
 help_case()
@@ -299,6 +338,7 @@ if SHAPER_PLAN:
 else:
     print("note: shaper-plan not built; the YAML policy case did not run")
 socket_case()
+max_classes_case()
 two_pairs_case()
 lcores_case()
 print(f"{len(failures)} failure(s)")

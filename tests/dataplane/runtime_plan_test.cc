@@ -54,7 +54,7 @@ TEST(RuntimePlan, BuiltFromAValidatedBlob) {
   const auto blob = SamplePlan();
   auto view = ctl::ValidatePlan(blob, ctl::Limits{});
   ASSERT_TRUE(view.has_value()) << view.error();
-  auto plan = BuildRuntimePlan(*view, 7, rte_get_tsc_hz());
+  auto plan = BuildRuntimePlan(*view, 7, rte_get_tsc_hz(), abi::kMaxClasses);
   ASSERT_TRUE(plan.has_value()) << plan.error();
   const RuntimePlan& p = **plan;
   EXPECT_EQ(p.generation, 7u);
@@ -84,12 +84,32 @@ TEST(RuntimePlan, BuiltFromAValidatedBlob) {
             0u);
 }
 
+// The profiles have the workers' class count (--max-classes), the plan's
+// own classes padded; a plan with more classes than that is refused.
+TEST(RuntimePlan, PaddedToTheMaxClassesAndRefusedAboveIt) {
+  REQUIRE_DPDK();
+  const auto blob = SamplePlan();  // 2 classes
+  auto view = ctl::ValidatePlan(blob, ctl::Limits{});
+  ASSERT_TRUE(view.has_value()) << view.error();
+  for (uint32_t n : {2u, 3u, abi::kMaxClasses}) {
+    auto plan = BuildRuntimePlan(*view, 1, rte_get_tsc_hz(), n);
+    ASSERT_TRUE(plan.has_value()) << plan.error();
+    EXPECT_EQ((*plan)->num_classes, 2u);
+    EXPECT_EQ((*plan)->classes.size(), n);
+    for (uint32_t d = 0; d < abi::kDirections; ++d)
+      EXPECT_EQ((*plan)->profiles[d]->num_classes(), n);
+  }
+  auto refused = BuildRuntimePlan(*view, 1, rte_get_tsc_hz(), 1);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error(), "plan has 2 classes; this dataplane was started with --max-classes 1");
+}
+
 TEST(RuntimePlan, RateUpdateRebuildsProfilesAndSharesTheTables) {
   REQUIRE_DPDK();
   const auto blob = SamplePlan();
   auto view = ctl::ValidatePlan(blob, ctl::Limits{});
   ASSERT_TRUE(view.has_value()) << view.error();
-  auto plan = BuildRuntimePlan(*view, 1, rte_get_tsc_hz());
+  auto plan = BuildRuntimePlan(*view, 1, rte_get_tsc_hz(), abi::kMaxClasses);
   ASSERT_TRUE(plan.has_value()) << plan.error();
 
   std::vector<std::byte> rates(sizeof(abi::RatesHeader) + sizeof(abi::RateEntry));
@@ -128,7 +148,7 @@ TEST(RuntimePlan, PublisherReplacesAndFreesPlans) {
   ASSERT_TRUE(view.has_value());
   EXPECT_EQ((*pub)->current(), nullptr);
   for (uint64_t g = 1; g <= 5; ++g) {
-    auto plan = BuildRuntimePlan(*view, g, rte_get_tsc_hz());
+    auto plan = BuildRuntimePlan(*view, g, rte_get_tsc_hz(), abi::kMaxClasses);
     ASSERT_TRUE(plan.has_value()) << plan.error();
     (*pub)->Publish(std::move(*plan));
     ASSERT_NE((*pub)->current(), nullptr);
@@ -155,7 +175,7 @@ TEST(RuntimePlan, RatesOnlyPlanKeepsTheClassifierAndPrefixChangesReuseTheSpare) 
   auto apply = [&](const std::vector<std::byte>& blob, uint64_t g) -> const RuntimePlan* {
     auto view = ctl::ValidatePlan(blob, ctl::Limits{});
     EXPECT_TRUE(view.has_value()) << view.error();
-    auto plan = BuildRuntimePlan(*view, g, rte_get_tsc_hz(), pub->get());
+    auto plan = BuildRuntimePlan(*view, g, rte_get_tsc_hz(), abi::kMaxClasses, pub->get());
     EXPECT_TRUE(plan.has_value()) << plan.error();
     (*pub)->Publish(std::move(*plan));
     return (*pub)->current();

@@ -60,13 +60,22 @@ class WorkerTest : public ::testing::Test {
       ASSERT_TRUE(port->Start().has_value());
       open_ports_.push_back(std::move(*port));
     }
-    auto stats = ctl::StatsSegment::Create(1, kMaxTenants, 2, rte_get_tsc_hz());
-    ASSERT_TRUE(stats.has_value()) << stats.error();
-    stats_ = std::move(*stats);
+    ASSERT_NO_FATAL_FAILURE(MakeStats(abi::kMaxClasses));
     auto pub = PlanPublisher::Create(1);
     ASSERT_TRUE(pub.has_value()) << pub.error();
     plans_ = std::move(*pub);
     MakeWorker(0);
+  }
+
+  // A stats segment for `num_classes` (shaper-dataplane --max-classes); the
+  // next MakeWorker builds its schedulers for that many.
+  void MakeStats(uint32_t num_classes) {
+    if (worker_) worker_->Drain();
+    worker_.reset();
+    auto stats = ctl::StatsSegment::Create(1, kMaxTenants, 2, num_classes, rte_get_tsc_hz());
+    ASSERT_TRUE(stats.has_value()) << stats.error();
+    stats_ = std::move(*stats);
+    num_classes_ = num_classes;
   }
 
   void MakeWorker(uint32_t low_watermark) {
@@ -125,14 +134,18 @@ class WorkerTest : public ::testing::Test {
     const auto bytes = blob.bytes();
     ctl::Limits limits;
     limits.max_tenants = kMaxTenants;
+    limits.max_classes = num_classes_;
     auto view = ctl::ValidatePlan(bytes, limits);
     ASSERT_TRUE(view.has_value()) << view.error();
-    auto plan = BuildRuntimePlan(*view, ++generation_, rte_get_tsc_hz());
+    auto plan = BuildRuntimePlan(*view, ++generation_, rte_get_tsc_hz(), num_classes_);
     ASSERT_TRUE(plan.has_value()) << plan.error();
     plans_->Publish(std::move(*plan));
   }
 
   const abi::TenantStats& Tenant(uint32_t id, uint32_t dir) { return *stats_->tenant(0, id, dir); }
+  const abi::ClassTx& Tx(uint32_t id, uint32_t dir, uint32_t cls) {
+    return *stats_->tx(0, id, dir, cls);
+  }
 
   uint32_t tx_ring_size_ = 1024;
   RingPort ports_[2];
@@ -142,6 +155,7 @@ class WorkerTest : public ::testing::Test {
   std::unique_ptr<Worker> worker_;
   std::atomic<bool> stop_{false};
   uint64_t generation_ = 0;
+  uint32_t num_classes_ = abi::kMaxClasses;
   unsigned baseline_in_use_ = 0;
 };
 
@@ -167,8 +181,8 @@ TEST_F(WorkerTest, WithoutPlanItBridgesBothWaysUnchanged) {
   EXPECT_EQ(Received(1), up);
   EXPECT_EQ(Received(0), down);
   EXPECT_EQ(Tenant(0, abi::kUpload).arrival_packets, 40u);
-  EXPECT_EQ(Tenant(0, abi::kUpload).tx[0].tx_packets, 40u);
-  EXPECT_EQ(Tenant(0, abi::kDownload).tx[0].tx_packets, 40u);
+  EXPECT_EQ(Tx(0, abi::kUpload, 0).tx_packets, 40u);
+  EXPECT_EQ(Tx(0, abi::kDownload, 0).tx_packets, 40u);
   EXPECT_EQ(worker_->totals().unshaped_packets, 80u);
 }
 
@@ -236,8 +250,8 @@ TEST_F(WorkerTest, ShapedFramesLeaveUnchangedAndAreCountedPerTenantAndClass) {
   std::sort(out.begin(), out.end());
   std::sort(want.begin(), want.end());
   EXPECT_EQ(out, want);
-  EXPECT_EQ(Tenant(1, abi::kUpload).tx[0].tx_packets, 10u) << "dscp 46 -> class 0";
-  EXPECT_EQ(Tenant(2, abi::kUpload).tx[1].tx_packets, 10u) << "dscp 0 -> class 1";
+  EXPECT_EQ(Tx(1, abi::kUpload, 0).tx_packets, 10u) << "dscp 46 -> class 0";
+  EXPECT_EQ(Tx(2, abi::kUpload, 1).tx_packets, 10u) << "dscp 0 -> class 1";
   EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, 10u);
   EXPECT_EQ(worker_->queued_bytes(), 0u);
 }
@@ -288,7 +302,7 @@ TEST_F(WorkerTest, ALatencyFrameBehindAFullRingLeavesInTheFirstPoll) {
   EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, kBulk + 1u) << "the whole ring read in one poll";
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.front(), ef) << "the EF frame leaves first, ahead of the bulk received before it";
-  EXPECT_EQ(Tenant(1, abi::kUpload).tx[0].tx_packets, 1u);
+  EXPECT_EQ(Tx(1, abi::kUpload, 0).tx_packets, 1u);
 }
 
 TEST_F(WorkerTest, RefusedTxIsKeptAndSentLater) {
@@ -335,6 +349,94 @@ TEST_F(WorkerTest, PlanSwapWaitsForTheWorkerAndKeepsCounters) {
   Send(0, UdpFrames(5, "10.0.0.9", "192.0.2.1"));
   worker_->Poll(rte_rdtsc());
   EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, 10u) << "counters survive plan swaps";
+}
+
+// --max-classes 2: the schedulers and the stats arrays are 2 classes wide.
+// Class 1's transmit and queue counters land in the 88-byte row of the right
+// tenant and direction, at the byte the layout gives, and nowhere else.
+TEST_F(WorkerTest, TwoClassesCountClassOneInItsOwnPlace) {
+  ASSERT_NO_FATAL_FAILURE(MakeStats(2));
+  MakeWorker(0);
+  ASSERT_EQ(worker_->num_classes(), 2u);
+  ASSERT_EQ(stats_->header().tenant_stats_bytes, 88u);
+  // Tenant 3's bucket holds 64 KiB (PlanBlob's burst) and refills at
+  // 50 Mbit/s: of 100 frames of 1 KiB polled at one instant about 60 leave
+  // and the rest stay queued in class 1.
+  PublishPlan(
+      testing::PlanBlob()
+          .link(10'000'000'000)
+          .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000},
+                    {.name = "bulk", .queue_limit_ns = 1'000'000'000}})
+          .dscp(0, 1)
+          .default_class(1)
+          .tenant({.id = 3, .name = "t3", .ceiling_bps = 50'000'000, .prefixes = {"10.0.3.0/24"}}));
+  std::vector<Frame> frames;
+  for (int i = 0; i < 100; ++i)
+    frames.push_back(Packet().eth().ipv4("10.0.3.7", "192.0.2.1").udp(1, 2).payload(1000).bytes());
+  Send(0, frames);
+  const uint64_t now = rte_rdtsc();
+  for (int i = 0; i < 5; ++i) worker_->Poll(now);  // 32 frames per RX burst; no refill
+  const size_t sent = Received(1).size();
+  ASSERT_GT(sent, 0u);
+  ASSERT_LT(sent, frames.size()) << "the ceiling must keep some frames queued";
+
+  const uint64_t wire = frames[0].size();
+  EXPECT_EQ(Tx(3, abi::kUpload, 1).tx_packets, sent);
+  EXPECT_EQ(Tx(3, abi::kUpload, 1).tx_bytes, sent * wire);
+  EXPECT_EQ(Tx(3, abi::kUpload, 0).tx_packets, 0u);
+  EXPECT_EQ(*stats_->queued_bytes(0, 3, abi::kUpload, 1), worker_->queued_bytes());
+  EXPECT_EQ(worker_->queued_bytes(), (frames.size() - sent) * wire);
+
+  // The same, read as raw bytes at the offsets the layout promises.
+  const abi::StatsHeader& h = stats_->header();
+  const std::byte* row = reinterpret_cast<const std::byte*>(stats_->lcore(0)) +
+                         h.tenant_stats_offset + (3 * abi::kDirections + abi::kUpload) * 88;
+  uint64_t tx_packets = 0;
+  uint32_t queued = 0;
+  std::memcpy(&tx_packets, row + 48 + 16, sizeof(tx_packets));  // tx[1].tx_packets
+  std::memcpy(&queued, row + 48 + 2 * 16 + 4, sizeof(queued));  // queued_bytes[1]
+  EXPECT_EQ(tx_packets, sent);
+  EXPECT_EQ(queued, (frames.size() - sent) * wire);
+  // Nothing spilled into the download row next to it or tenant 4's.
+  const std::byte* after = row + 88;
+  EXPECT_TRUE(std::all_of(after, after + 3 * 88, [](std::byte b) { return b == std::byte{0}; }));
+  // The class histogram is [direction][2]: upload, class 1.
+  EXPECT_EQ(stats_->class_stats(0, abi::kUpload, 1)->sojourn_count, sent);
+  EXPECT_EQ(stats_->class_stats(0, abi::kUpload, 0)->sojourn_count, 0u);
+  EXPECT_EQ(stats_->class_stats(0, abi::kDownload, 0)->sojourn_count, 0u);
+}
+
+// A plan with more classes than --max-classes never reaches the worker:
+// validation and BuildRuntimePlan both refuse it, naming both numbers.
+TEST_F(WorkerTest, TwoClassesRefuseAThreeClassPlan) {
+  ASSERT_NO_FATAL_FAILURE(MakeStats(2));
+  MakeWorker(0);
+  const auto bytes =
+      testing::PlanBlob().classes({{.name = "a"}, {.name = "b"}, {.name = "c"}}).bytes();
+  ctl::Limits limits;
+  limits.max_tenants = kMaxTenants;
+  limits.max_classes = 2;
+  auto refused = ctl::ValidatePlan(bytes, limits);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().find("plan has 3 classes; this dataplane was started with "
+                                 "--max-classes 2"),
+            std::string::npos)
+      << refused.error();
+  limits.max_classes = abi::kMaxClasses;
+  auto view = ctl::ValidatePlan(bytes, limits);
+  ASSERT_TRUE(view.has_value()) << view.error();
+  auto plan = BuildRuntimePlan(*view, 1, rte_get_tsc_hz(), 2);
+  ASSERT_FALSE(plan.has_value());
+  EXPECT_NE(plan.error().find("--max-classes 2"), std::string::npos) << plan.error();
+  // A profile of the wrong width that got published anyway is not used.
+  auto wide = BuildRuntimePlan(*view, 1, rte_get_tsc_hz(), abi::kMaxClasses);
+  ASSERT_TRUE(wide.has_value()) << wide.error();
+  plans_->Publish(std::move(*wide));
+  Send(0, UdpFrames(3, "10.0.0.1", "192.0.2.1"));
+  worker_->Poll(rte_rdtsc());
+  EXPECT_EQ(worker_->totals().profiles_refused, 1u);
+  EXPECT_EQ(worker_->totals().unshaped_packets, 3u) << "bridged unshaped instead";
+  EXPECT_EQ(Received(1).size(), 3u);
 }
 
 }  // namespace

@@ -116,7 +116,7 @@ class OverloadTest : public ::testing::Test {
       ASSERT_TRUE(port->Start().has_value());
       open_ports_.push_back(std::move(*port));
     }
-    auto stats = ctl::StatsSegment::Create(1, kMaxTenants, 2, rte_get_tsc_hz());
+    auto stats = ctl::StatsSegment::Create(1, kMaxTenants, 2, abi::kMaxClasses, rte_get_tsc_hz());
     ASSERT_TRUE(stats.has_value()) << stats.error();
     stats_ = std::move(*stats);
     auto pub = PlanPublisher::Create(1);
@@ -164,7 +164,7 @@ class OverloadTest : public ::testing::Test {
     limits.max_tenants = kMaxTenants;
     auto view = ctl::ValidatePlan(bytes, limits);
     ASSERT_TRUE(view.has_value()) << view.error();
-    auto plan = BuildRuntimePlan(*view, ++generation_, rte_get_tsc_hz());
+    auto plan = BuildRuntimePlan(*view, ++generation_, rte_get_tsc_hz(), abi::kMaxClasses);
     ASSERT_TRUE(plan.has_value()) << plan.error();
     plans_->Publish(std::move(*plan));
   }
@@ -344,7 +344,8 @@ TEST_F(OverloadTest, TenfoldOversubscriptionStaysBoundedAndAccounted) {
       for (uint32_t t = 0; t < 4; ++t)
         for (uint32_t d = 0; d < abi::kDirections; ++d)
           for (uint32_t c = 0; c < 2; ++c)
-            max_tenant_queue = std::max<uint64_t>(max_tenant_queue, Tenant(t, d).queued_bytes[c]);
+            max_tenant_queue =
+                std::max<uint64_t>(max_tenant_queue, *stats_->queued_bytes(0, t, d, c));
     }
     if (step == warmup_steps) rss_after_warmup = RssKiB();
   }

@@ -590,10 +590,15 @@ def case_many_tenants(tmp):
           "a plan was pushed twice (a call timeout?)")
     # Bounded: the first reloads grow RSS (the dataplane holds two plans
     # while one replaces the other; the allocators keep freed memory), after
-    # that it levels off: reloads 3 to 5 add no more than 10% + 16 MiB.
-    first, last = rows[3], rows[-1]
-    check(last[1] <= first[1] * 1.10 + 16 * 1024, f"dataplane RSS grew {first[1]} -> {last[1]} KiB over reloads 3-5")
-    check(last[2] <= first[2] * 1.10 + 16 * 1024, f"control RSS grew {first[2]} -> {last[2]} KiB over reloads 3-5")
+    # that it levels off. RSS after a reload swings by 40-50 MiB in the
+    # control (153-208 MiB seen: what glibc gives back varies), so compare
+    # peaks, not two samples: the peak of reloads 4-5 stays within 10% +
+    # 16 MiB of the peak of reloads 1-3. A leak of more than ~17 MiB per
+    # reload fails it.
+    for col, who in ((1, "dataplane"), (2, "control")):
+        early, late = max(r[col] for r in rows[1:4]), max(r[col] for r in rows[4:])
+        check(late <= early * 1.10 + 16 * 1024,
+              f"{who} RSS peak {early} KiB over reloads 1-3, {late} KiB over reloads 4-5")
     check(max(durations) < 30, f"a 100k reload took {max(durations):.1f} s")
     check(ctl.metric("shaper_dataplane_up") == 1.0, "dataplane_up not 1 after the reloads")
     ctl.p.send_signal(signal.SIGTERM)

@@ -272,7 +272,7 @@ class Dataplane {
   static std::expected<std::unique_ptr<Dataplane>, std::string> Start(const std::string& path,
                                                                       uint32_t max_tenants) {
     auto dp = std::unique_ptr<Dataplane>(new Dataplane());
-    auto seg = ctl::StatsSegment::Create(1, max_tenants, 1, 1'000'000'000);
+    auto seg = ctl::StatsSegment::Create(1, max_tenants, 1, abi::kMaxClasses, 1'000'000'000);
     if (!seg) return std::unexpected("stats segment: " + seg.error());
     dp->segment_ = std::move(*seg);
     ctl::CtlServerOptions options;
@@ -430,8 +430,9 @@ void AddTraffic(ctl::StatsSegment& segment, size_t tenants, uint64_t round) {
       const uint64_t bytes = (1 + (id * 7 + round) % 97) * 10'000;
       t->arrival_bytes += bytes;
       t->arrival_packets += bytes / 1000;
-      t->tx[1].tx_bytes += bytes - bytes / 10;
-      t->tx[1].tx_packets += bytes / 1000;
+      abi::ClassTx* tx = abi::TxOf(t, 1);
+      tx->tx_bytes += bytes - bytes / 10;
+      tx->tx_packets += bytes / 1000;
       t->drop_packets[0] += bytes / 10'000;
     }
   }

@@ -419,6 +419,7 @@ int Main(int argc, char** argv) {
         {"scheduler_bytes", state.sched_bytes},
         {"scheduler_bytes_from_allocation", state.sched_alloc_bytes},
         {"stats_bytes", state.stats_bytes},
+        {"stats_bytes_from_allocation", state.stats_alloc_bytes},
         {"from_allocation", state_alloc},
         {"allocation_tenants", state.tenants}};
     for (const Target& t : targets)
@@ -476,11 +477,13 @@ int Main(int argc, char** argv) {
       if (!r.shaper_standin.ok)
         fmt::print("sched-only n/a at {} tenants: {}\n", r.tenants, r.shaper_standin.na);
     }
-    fmt::print("\nstate per tenant and direction (excluding queued packets): {} B by sizeof "
-               "(TenantProfile {} + Scheduler::TenantStateBytes(2) {} + abi::TenantStats {}); "
-               "{:.1f} B by allocation at {} tenants (scheduler alone {} B per tenant)\n",
-               state_sizeof, state.profile_bytes, state.sched_bytes, state.stats_bytes,
-               state_alloc, state.tenants, state.sched_alloc_bytes);
+    fmt::print(
+        "\nstate per tenant and direction (excluding queued packets): {} B by sizeof "
+        "and stride (TenantProfile {} + Scheduler::TenantStateBytes(2) {} + "
+        "abi::TenantStatsBytes(2) {}); {:.1f} B by allocation at {} tenants (scheduler "
+        "alone {} B, counters {} B per tenant)\n",
+        state_sizeof, state.profile_bytes, state.sched_bytes, state.stats_bytes, state_alloc,
+        state.tenants, state.sched_alloc_bytes, state.stats_alloc_bytes);
     fmt::print("\ntargets:\n");
     for (const Target& t : targets) fmt::print("  {}\n", TargetText(t));
   }

@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
       }
       const double c0 = ThreadCpuSeconds();
       const auto t0 = Clock::now();
-      auto plan = BuildRuntimePlan(*view, ++generation, hz, pub->get());
+      auto plan = BuildRuntimePlan(*view, ++generation, hz, shaper::abi::kMaxClasses, pub->get());
       if (!plan) {
         std::fprintf(stderr, "BuildRuntimePlan: %s\n", plan.error().c_str());
         std::exit(1);

@@ -91,7 +91,14 @@ std::unique_ptr<ShaperVariant> ShaperVariant::Create(const ShaperConfig& config,
     *error = "sched::Scheduler::SetProfile refused the profile (class count)";
     return nullptr;
   }
-  v->tenant_stats_.assign(slots, abi::TenantStats{});
+  // The counters, sized and measured like the rest: the stride of a stats
+  // segment with this many classes.
+  v->num_classes_ = static_cast<uint32_t>(classes.size());
+  v->stats_stride_ = abi::TenantStatsBytes(v->num_classes_);
+  const uint64_t heap3 = HeapInUseBytes();
+  v->tenant_stats_.assign(uint64_t{slots} * v->stats_stride_ / sizeof(uint64_t), 0);
+  const uint64_t stats_heap = HeapInUseBytes() - heap3;
+  v->stats_base_ = reinterpret_cast<std::byte*>(v->tenant_stats_.data());
 
   v->state_.tenants = slots;
   v->state_.profile_bytes = sizeof(sched::TenantProfile);
@@ -99,8 +106,9 @@ std::unique_ptr<ShaperVariant> ShaperVariant::Create(const ShaperConfig& config,
   v->state_.sched_bytes = Sched::TenantStateBytes(static_cast<uint32_t>(classes.size()));
   v->state_.sched_alloc_bytes =
       sched_heap > fixed_bytes ? (sched_heap - fixed_bytes) / (slots - 1) : 0;
-  v->state_.stats_bytes = sizeof(abi::TenantStats);
-  v->state_.heap_bytes = (heap1 - heap0) + sched_heap + slots * sizeof(abi::TenantStats);
+  v->state_.stats_bytes = v->stats_stride_;
+  v->state_.stats_alloc_bytes = stats_heap / slots;
+  v->state_.heap_bytes = (heap1 - heap0) + sched_heap + stats_heap;
 
 #ifdef SHAPER_BENCH_REAL_CLASSIFIER
   if (!config.real_classifier) return v;
@@ -154,7 +162,7 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const dataplane::MbufMeta* mm = dataplane::Meta(m);
-    abi::TenantStats& ts = tenant_stats_[mm->tenant];
+    abi::TenantStats& ts = *TenantStatsOf(mm->tenant);
     ++ts.arrival_packets;
     ts.arrival_bytes += m->pkt_len;
     const sched::Verdict verdict = sched_->Enqueue(m, mm->tenant, mm->cls, now_tsc);
@@ -170,32 +178,34 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
   const uint32_t got = sched_->Dequeue(
       now_tsc, out, 2 * kBurst,
       [this, &stats](rte_mbuf* m, uint32_t tenant, uint32_t /*cls*/, sched::DropReason reason) {
-        ++tenant_stats_[tenant].drop_packets[static_cast<uint32_t>(reason)];
+        ++TenantStatsOf(tenant)->drop_packets[static_cast<uint32_t>(reason)];
         rte_pktmbuf_free(m);
         ++stats.drop_pkts;
       });
   for (uint32_t i = 0; i < got; ++i) {
     const dataplane::MbufMeta* mm = dataplane::Meta(out[i]);
-    abi::ClassTx& tx = tenant_stats_[mm->tenant].tx[mm->cls];
-    ++tx.tx_packets;
-    tx.tx_bytes += out[i]->pkt_len;
+    abi::ClassTx* tx = abi::TxOf(TenantStatsOf(mm->tenant), mm->cls);
+    ++tx->tx_packets;
+    tx->tx_bytes += out[i]->pkt_len;
   }
   SendToNull(tx_port_, out, static_cast<uint16_t>(got), stats);
 }
 
 uint64_t ShaperVariant::TxPackets(uint32_t stream_tenant) const {
   uint64_t sum = 0;
-  for (const abi::ClassTx& tx : tenant_stats_[SchedTenant(stream_tenant)].tx) sum += tx.tx_packets;
+  for (uint32_t c = 0; c < num_classes_; ++c)
+    sum += abi::TxOf(TenantStatsOf(SchedTenant(stream_tenant)), c)->tx_packets;
   return sum;
 }
 
 const abi::TenantStats& ShaperVariant::Stats(uint32_t stream_tenant) const {
-  return tenant_stats_[SchedTenant(stream_tenant)];
+  return *TenantStatsOf(SchedTenant(stream_tenant));
 }
 
 uint64_t ShaperVariant::TxBytes(uint32_t stream_tenant) const {
   uint64_t sum = 0;
-  for (const abi::ClassTx& tx : tenant_stats_[SchedTenant(stream_tenant)].tx) sum += tx.tx_bytes;
+  for (uint32_t c = 0; c < num_classes_; ++c)
+    sum += abi::TxOf(TenantStatsOf(SchedTenant(stream_tenant)), c)->tx_bytes;
   return sum;
 }
 

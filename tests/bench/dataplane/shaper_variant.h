@@ -1,8 +1,10 @@
 // Variant C: shaper's own packet path, one direction (upload: the tenant is
 // the source address), as the dataplane worker runs it: classify the burst
 // into the mbuf dynfield, enqueue each frame into sched::Scheduler, dequeue
-// what may leave now, count per tenant and class in abi::TenantStats (the
-// stats segment's layout), send to net_null.
+// what may leave now, count per tenant and class in abi::TenantStats rows of
+// the stats segment's layout for 2 classes (abi::TenantStatsBytes(2) apart,
+// as the dataplane started with --max-classes 2 keeps them), send to
+// net_null.
 //
 // Classification is shaper's ClassifyTables (rte_lpm on the source address,
 // one /32 rule per tenant) when the dataplane library is built
@@ -47,7 +49,8 @@ struct StateBytes {
   uint64_t profile_bytes = 0;    // sizeof(sched::TenantProfile)
   uint64_t sched_bytes = 0;        // Scheduler::TenantStateBytes: its per-tenant structs
   uint64_t sched_alloc_bytes = 0;  // the same from its allocation (slope over tenants)
-  uint64_t stats_bytes = 0;      // sizeof(abi::TenantStats)
+  uint64_t stats_bytes = 0;        // abi::TenantStatsBytes(2): the stride of the counters
+  uint64_t stats_alloc_bytes = 0;  // the same from the counters' allocation, per tenant
   uint64_t heap_bytes = 0;       // whole allocation: Profile + Scheduler + stats, all tenants
   uint64_t tenants = 0;
 };
@@ -75,6 +78,7 @@ class ShaperVariant {
   uint64_t TxPackets(uint32_t stream_tenant) const;
   uint64_t TxBytes(uint32_t stream_tenant) const;
   const abi::TenantStats& Stats(uint32_t stream_tenant) const;
+  uint32_t num_classes() const { return num_classes_; }
   const Sched& scheduler() const { return *sched_; }
   bool real_classifier() const { return real_classifier_; }
   double classifier_build_s() const { return classifier_build_s_; }
@@ -85,8 +89,21 @@ class ShaperVariant {
   uint16_t tx_port_ = 0;
   std::unique_ptr<sched::Profile> profile_;
   std::unique_ptr<Sched> sched_;
-  // Huge pages, as the scheduler's arrays (sched/profile.h). Index = scheduler tenant id.
-  sched::HugePageVector<abi::TenantStats> tenant_stats_;
+  // Per packet: the row of a scheduler tenant id, stats_stride_ bytes apart.
+  abi::TenantStats* TenantStatsOf(uint32_t tenant) {
+    return reinterpret_cast<abi::TenantStats*>(stats_base_ + uint64_t{tenant} * stats_stride_);
+  }
+  const abi::TenantStats* TenantStatsOf(uint32_t tenant) const {
+    return reinterpret_cast<const abi::TenantStats*>(stats_base_ +
+                                                     uint64_t{tenant} * stats_stride_);
+  }
+
+  // Huge pages, as the scheduler's arrays (sched/profile.h); 8-byte words so
+  // every counter is aligned. Row = scheduler tenant id.
+  sched::HugePageVector<uint64_t> tenant_stats_;
+  std::byte* stats_base_ = nullptr;
+  uint32_t stats_stride_ = 0;
+  uint32_t num_classes_ = 0;
   StateBytes state_;
   bool real_classifier_ = false;
   double classifier_build_s_ = 0;

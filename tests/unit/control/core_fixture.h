@@ -29,12 +29,13 @@ class CoreFixture : public ::testing::Test {
   static constexpr uint64_t kTickNs = 100'000'000;  // the policies' allocation interval
 
   // The temp directory and the dataplane, serving; no policy written, no core.
+  // max_classes: as the dataplane's --max-classes.
   // Fatal failures return from here: wrap the call in ASSERT_NO_FATAL_FAILURE.
-  void StartDataplane() {
+  void StartDataplane(uint32_t max_classes = abi::kMaxClasses) {
     dir_ = MakeTempDir();
     ASSERT_FALSE(dir_.empty());
     policy_path_ = dir_ + "/policy.yaml";
-    dataplane_ = std::make_unique<InProcessDataplane>(dir_ + "/dp.sock");
+    dataplane_ = std::make_unique<InProcessDataplane>(dir_ + "/dp.sock", false, max_classes);
     ASSERT_TRUE(dataplane_->Start());
   }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -235,6 +236,99 @@ TEST_F(ReloadKeepsPolicyTest, PartialWriteInPlaceThenCompleted) {
   ExpectGoodEditApplies(before);
   EXPECT_EQ(Metric("shaper_policy_reloads_total", "success"), 1);
   EXPECT_EQ(Metric("shaper_policy_reloads_total", "error"), 1);
+}
+
+// A dataplane started with --max-classes 2: a 2-class policy applies and its
+// per-class series come from the 2-class stats segment; a reload to 3 classes
+// is refused by the dataplane with its reason, which the reload reports and
+// counts like any other failed reload, and the policy in force stands. A
+// control started on the 3-class file cannot connect and logs the reason.
+constexpr std::string_view kTwoClasses = R"(version: 1
+link: {capacity: 1000Mbit, shape_at: 95%}
+classes:
+  - {name: realtime, priority: latency, dscp: [EF], max_share: 20%, queue_limit: 5ms}
+  - {name: bulk, priority: bulk, queue_limit: 50ms, default: true}
+)";
+constexpr std::string_view kScavenger = "  - {name: scavenger, priority: bulk, dscp: [CS1], queue_limit: 50ms}\n";
+constexpr std::string_view kTenantsABCOnly = R"(tenants:
+  - {name: a, match: {prefixes: [10.0.1.0/24]}, guaranteed: 100Mbit, ceiling: 900Mbit}
+  - {name: b, match: {prefixes: [10.0.2.0/24]}, guaranteed: 300Mbit, ceiling: 400Mbit}
+  - {name: c, match: {prefixes: [10.0.3.0/24]}, guaranteed: 100Mbit, ceiling: 900Mbit, weight: 3}
+allocation: {mode: dynamic, interval: 100ms}
+)";
+
+class TwoClassDataplaneTest : public shaper::testing::CoreFixture {
+ protected:
+  double Sample(const std::string& family, const std::string& tenant, const std::string& cls) {
+    for (const auto& f : core_->CollectMetrics(false)) {
+      if (f.name != family) continue;
+      for (const auto& m : f.metric) {
+        std::map<std::string, std::string> labels;
+        for (const auto& l : m.label) labels[l.name] = l.value;
+        if (labels["tenant"] == tenant && labels["class"] == cls && labels["direction"] == "download")
+          return m.counter.value;
+      }
+    }
+    return -1;
+  }
+  std::set<std::string> Classes(const std::string& family) {
+    std::set<std::string> out;
+    for (const auto& f : core_->CollectMetrics(false))
+      if (f.name == family)
+        for (const auto& m : f.metric)
+          for (const auto& l : m.label)
+            if (l.name == "class") out.insert(l.value);
+    return out;
+  }
+};
+
+TEST_F(TwoClassDataplaneTest, ThreeClassPolicyIsRefusedWithTheDataplanesReason) {
+  ASSERT_NO_FATAL_FAILURE(StartDataplane(2));
+  ASSERT_EQ(dataplane_->segment().num_classes(), 2u);
+  const std::string two = std::string(kTwoClasses) + std::string(kTenantsABCOnly);
+  const std::string three =
+      std::string(kTwoClasses) + std::string(kScavenger) + std::string(kTenantsABCOnly);
+  shaper::testing::WriteByRename(policy_path_, two);
+  ASSERT_NO_FATAL_FAILURE(StartCore());
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  GreedyTick({"a"});  // class 1 (bulk) traffic, as test_env.h writes it
+  EXPECT_EQ(Sample("shaper_tenant_transmit_bytes_total", "a", "bulk"), 1000.0 * kMbit / 8 / 10);
+  EXPECT_EQ(Sample("shaper_tenant_transmit_bytes_total", "a", "realtime"), 0);
+  EXPECT_EQ(Classes("shaper_tenant_transmit_bytes_total"), (std::set<std::string>{"realtime", "bulk"}));
+  EXPECT_EQ(Classes("shaper_class_queue_delay_seconds"), (std::set<std::string>{"realtime", "bulk"}));
+
+  const Received before = dataplane_->received();
+  const uint64_t generation = core_->plan_generation();
+  shaper::testing::WriteByRename(policy_path_, three);
+  const ReloadOutcome out = core_->Reload("test");
+  EXPECT_FALSE(out.ok);
+  EXPECT_NE(out.error.find("plan has 3 classes; this dataplane was started with --max-classes 2"),
+            std::string::npos)
+      << out.error;
+  shaper::testing::ExpectSameReceived(dataplane_->received(), before);
+  EXPECT_EQ(core_->plan_generation(), generation);
+  EXPECT_TRUE(core_->dataplane_up());
+  EXPECT_FALSE(core_->Status()["policy_valid"].get<bool>());
+  EXPECT_EQ(Classes("shaper_tenant_transmit_bytes_total"), (std::set<std::string>{"realtime", "bulk"}))
+      << "the policy in force labels the series";
+  bool logged = false;
+  for (const std::string& line : log_lines_)
+    logged = logged || (line.find("policy reload failed") != std::string::npos &&
+                        line.find("--max-classes 2") != std::string::npos);
+  EXPECT_TRUE(logged) << "the reload failure is logged with the dataplane's reason";
+
+  // A control (re)started on the 3-class file: the first apply is refused,
+  // it stays disconnected and says why.
+  log_lines_.clear();
+  ASSERT_NO_FATAL_FAILURE(StartCore());
+  core_->Tick();
+  EXPECT_FALSE(core_->dataplane_up());
+  logged = false;
+  for (const std::string& line : log_lines_)
+    logged = logged || (line.find("dataplane connect failed") != std::string::npos &&
+                        line.find("plan has 3 classes") != std::string::npos);
+  EXPECT_TRUE(logged) << "the refused first plan is logged with the dataplane's reason";
 }
 
 }  // namespace

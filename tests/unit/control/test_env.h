@@ -69,9 +69,12 @@ class InProcessDataplane {
   // auto_heartbeat: the poll thread bumps the heartbeat like the real main
   // lcore does (for a shaper-control on the real clock); otherwise the test
   // bumps it, in step with its fake clock.
-  explicit InProcessDataplane(std::string socket_path, bool auto_heartbeat = false)
-      : path_(std::move(socket_path)), auto_heartbeat_(auto_heartbeat) {
-    auto seg = ctl::StatsSegment::Create(1, kMaxTenants, 1, 1'000'000'000);
+  // max_classes: as shaper-dataplane --max-classes, the limit the validator
+  // applies and the class count of the stats segment.
+  explicit InProcessDataplane(std::string socket_path, bool auto_heartbeat = false,
+                              uint32_t max_classes = abi::kMaxClasses)
+      : path_(std::move(socket_path)), auto_heartbeat_(auto_heartbeat), max_classes_(max_classes) {
+    auto seg = ctl::StatsSegment::Create(1, kMaxTenants, 1, max_classes, 1'000'000'000);
     if (seg) segment_ = std::move(*seg);
   }
   ~InProcessDataplane() { Stop(); }
@@ -80,6 +83,7 @@ class InProcessDataplane {
     ctl::CtlServerOptions options;
     options.socket_path = path_;
     options.limits.max_tenants = kMaxTenants;
+    options.limits.max_classes = max_classes_;
     options.dataplane_version = "test-dp";
     options.num_lcores = 1;
     options.port_names = {"p0"};
@@ -136,13 +140,15 @@ class InProcessDataplane {
     abi::TenantStats* t = segment_->tenant(0, id, direction);
     t->arrival_bytes += bytes;
     t->arrival_packets += bytes / 1000;
-    t->tx[1].tx_bytes += bytes;
-    t->tx[1].tx_packets += bytes / 1000;
+    abi::ClassTx* tx = abi::TxOf(t, 1);
+    tx->tx_bytes += bytes;
+    tx->tx_packets += bytes / 1000;
   }
 
  private:
   std::string path_;
   bool auto_heartbeat_;
+  uint32_t max_classes_;
   std::unique_ptr<ctl::StatsSegment> segment_;
   std::unique_ptr<ctl::CtlServer> server_;
   std::thread thread_;

@@ -36,7 +36,7 @@ class CtlServerTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     path_ = dir_ + "/run/shaper/dataplane.sock";  // parents do not exist yet
-    auto seg = StatsSegment::Create(1, 64, 2, 1'000'000'000);
+    auto seg = StatsSegment::Create(1, 64, 2, abi::kMaxClasses, 1'000'000'000);
     ASSERT_TRUE(seg.has_value()) << seg.error();
     stats_ = std::move(*seg);
     auto server = MakeServer();
