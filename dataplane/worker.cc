@@ -5,6 +5,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include <sys/prctl.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -81,6 +83,12 @@ uint64_t Worker::queued_bytes() const {
 
 int Worker::Run() {
   lcore_->lcore_id = rte_lcore_id();
+  if (config_.idle_sleep_us) {
+    // The kernel may stretch a sleep by the thread's timer slack (50 us by
+    // default), which would double a 50 us idle sleep and the delay of the
+    // first frame after it. Once, at start; a failure only costs latency.
+    (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+  }
   plans_.Online(config_.index);
   uint64_t last_tsc = rte_rdtsc();
   while (!stop_.load(std::memory_order_relaxed)) {
@@ -216,8 +224,9 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, uint64_t other_queued_f
   for (uint32_t burst = 1;; ++burst) {
     received += n;
     // After the burst was taken: the pool as it is now, not as it was
-    // before this or the other direction read up to 128 frames.
-    EnqueueBurst(d, rx, n, now_tsc, PoolNow(), other_queued_frames);
+    // before this or the other direction read up to 128 frames. An empty
+    // poll skips it (rte_mempool_avail_count walks every lcore's cache).
+    if (n) EnqueueBurst(d, rx, n, now_tsc, PoolNow(), other_queued_frames);
     // The RX ring is a FIFO that knows no classes: a latency-class frame
     // behind a full ring waits for every frame ahead of it. So drain the
     // ring into the scheduler, where that frame goes first, before
