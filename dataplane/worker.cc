@@ -226,12 +226,15 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, uint64_t other_queued_f
     // After the burst was taken: the pool as it is now, not as it was
     // before this or the other direction read up to 128 frames. An empty
     // poll skips it (rte_mempool_avail_count walks every lcore's cache).
-    if (n) EnqueueBurst(d, rx, n, now_tsc, PoolNow(), other_queued_frames);
+    const PoolState pool = n ? PoolNow() : PoolState::kOk;
+    if (n) EnqueueBurst(d, rx, n, now_tsc, pool, other_queued_frames);
     // The RX ring is a FIFO that knows no classes: a latency-class frame
     // behind a full ring waits for every frame ahead of it. So drain the
     // ring into the scheduler, where that frame goes first, before
     // transmitting; bounded so the other direction and TX still come soon.
-    if (n < kRxBurst || burst == kMaxRxBurstsPerPoll) break;
+    // Not while the pool is low: then more reading only turns frames in the
+    // ring into drops, and takes mbufs the other direction needs.
+    if (n < kRxBurst || burst == kMaxRxBurstsPerPoll || pool != PoolState::kOk) break;
     if (d.tx_count) Transmit(d);  // the bypass's frames: room for the next burst's
     n = rte_eth_rx_burst(d.rx_port, config_.queue, rx, kRxBurst);
   }

@@ -44,10 +44,16 @@ struct rte_mempool;
 namespace shaper::dataplane {
 
 inline constexpr uint32_t kRxBurst = 32;
-inline constexpr uint32_t kTxBuffer = 2 * kRxBurst;
 // RX bursts a direction may take in one iteration while its ring stays full
 // (Worker::PollDirection): up to 128 frames before the dequeue and TX.
 inline constexpr uint32_t kMaxRxBurstsPerPoll = 4;
+// Frames one iteration may hand to TX per direction. Twice what it may
+// receive: a shaper that can send less per iteration than it receives lets
+// its queues, and the mbuf pool behind them, fill even when no rate holds
+// the traffic back (with 64 against 128 received, AF_XDP at 3 Gbit/s ran its
+// fill ring dry and collapsed to 0.1 Gbit/s).
+inline constexpr uint32_t kTxBuffer = 2 * kRxBurst * kMaxRxBurstsPerPoll;
+static_assert(kTxBuffer >= kRxBurst * kMaxRxBurstsPerPoll, "TX must keep up with RX per iteration");
 // Empty iterations before an idle worker may sleep (--idle-sleep-us).
 inline constexpr uint32_t kIdlePollsBeforeSleep = 1024;
 // Under pool pressure a tenant may still queue what its assured rate sends

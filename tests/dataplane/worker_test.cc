@@ -305,6 +305,21 @@ TEST_F(WorkerTest, ALatencyFrameBehindAFullRingLeavesInTheFirstPoll) {
   EXPECT_EQ(Tx(1, abi::kUpload, 0).tx_packets, 1u);
 }
 
+// Unshaped traffic must not queue: what one poll may read from a full ring
+// it must be able to send in the same poll. (When TX took 64 frames per
+// poll against 128 read, queues and the mbuf pool filled at line rate and
+// AF_XDP collapsed.)
+TEST_F(WorkerTest, WhatOnePollReadsItCanSendInThatPoll) {
+  PublishPlan(testing::PlanBlob().link(10'000'000'000).tenant(
+      {.id = 1, .name = "t1", .ceiling_bps = 10'000'000'000, .prefixes = {"10.0.0.0/24"}}));
+  constexpr int kFrames = kRxBurst * kMaxRxBurstsPerPoll;
+  const auto frames = UdpFrames(kFrames, "10.0.0.9", "192.0.2.1");
+  Send(0, frames);
+  worker_->Poll(rte_rdtsc());
+  EXPECT_EQ(Received(1), frames) << "all of them, in order, in the poll that read them";
+  EXPECT_EQ(worker_->queued_bytes(), 0u);
+}
+
 TEST_F(WorkerTest, RefusedTxIsKeptAndSentLater) {
   // Rebuild the ports with a TX ring of 8 frames.
   TearDown();

@@ -658,8 +658,12 @@ def case_soak(tmp):
     success = ctl.metric("shaper_policy_reloads_total", 'result="success"') or 0
     check(success >= reloads - 1, f"{reloads} reloads, {success} counted as success")
     check(sum(p["rx_nombuf"] for p in s1["ports"]) == 0, "RX ran out of mbufs (rx_nombuf > 0)")
-    check(pool["in_use_peak"] <= pool["mbufs"] - pool["low_watermark"] // 2,
-          f"pool peak {pool['in_use_peak']} of {pool['mbufs']} (watermark {pool['low_watermark']})")
+    # Below half the watermark every new frame is dropped, but the PMD
+    # allocates a burst before the worker can look at it: the pool may dip
+    # one RX burst (32 frames) under that line, never more.
+    check(pool["in_use_peak"] <= pool["mbufs"] - pool["low_watermark"] // 2 + 32,
+          f"pool peak {pool['in_use_peak']} of {pool['mbufs']} (watermark {pool['low_watermark']}; "
+          "allowed: half of it free, less one RX burst)")
     check(tx_total(s1) > tx_total(s0), "no traffic during the soak")
     half = len(samples) // 2
     if half >= 2:
