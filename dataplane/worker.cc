@@ -221,13 +221,12 @@ uint32_t Worker::PollDirection(Dir& d, uint64_t now_tsc, uint64_t other_queued_f
 
   Sched& sched = *d.scheduler;
   uint32_t received = 0;
-  for (uint32_t burst = 1;; ++burst) {
+  for (uint32_t burst = 1; n != 0; ++burst) {
     received += n;
     // After the burst was taken: the pool as it is now, not as it was
-    // before this or the other direction read up to 128 frames. An empty
-    // poll skips it (rte_mempool_avail_count walks every lcore's cache).
-    const PoolState pool = n ? PoolNow() : PoolState::kOk;
-    if (n) EnqueueBurst(d, rx, n, now_tsc, pool, other_queued_frames);
+    // before this or the other direction read up to 128 frames.
+    const PoolState pool = PoolNow();
+    EnqueueBurst(d, rx, n, now_tsc, pool, other_queued_frames);
     // The RX ring is a FIFO that knows no classes: a latency-class frame
     // behind a full ring waits for every frame ahead of it. So drain the
     // ring into the scheduler, where that frame goes first, before

@@ -21,6 +21,7 @@
 #include "dataplane/runtime_plan.h"
 #include "tests/dataplane/dpdk_env.h"
 #include "tests/dataplane/plan_blob.h"
+#include "tests/dataplane/ring_port.h"
 #include "tests/tools/packet_builder.h"
 
 namespace shaper::dataplane {
@@ -31,12 +32,7 @@ using testing::Packet;
 using Frame = std::vector<uint8_t>;
 constexpr uint32_t kMaxTenants = 64;
 
-// A net_ring port: frames pushed on `in` are received, frames sent land on `out`.
-struct RingPort {
-  rte_ring* in = nullptr;
-  rte_ring* out = nullptr;
-  uint16_t id = 0;
-};
+using testing::RingPort;
 
 class WorkerTest : public ::testing::Test {
  protected:
@@ -46,18 +42,9 @@ class WorkerTest : public ::testing::Test {
     ++instance;
     baseline_in_use_ = rte_mempool_in_use_count(DpdkEnv::pool());
     for (int i = 0; i < 2; ++i) {
-      RingPort& p = ports_[i];
       const std::string tag = std::to_string(instance) + "_" + std::to_string(i);
-      p.in = rte_ring_create(("in" + tag).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-      p.out = rte_ring_create(("out" + tag).c_str(), tx_ring_size_, 0,
-                              RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
-      ASSERT_TRUE(p.in && p.out);
-      const int id = rte_eth_from_rings(("ring" + tag).c_str(), &p.in, 1, &p.out, 1, 0);
-      ASSERT_GE(id, 0);
-      p.id = static_cast<uint16_t>(id);
-      auto port = Port::Configure(p.id, PortConfig{}, DpdkEnv::pool());
+      auto port = testing::OpenRingPort(ports_[i], tag, tx_ring_size_, DpdkEnv::pool());
       ASSERT_TRUE(port.has_value()) << port.error();
-      ASSERT_TRUE(port->Start().has_value());
       open_ports_.push_back(std::move(*port));
     }
     ASSERT_NO_FATAL_FAILURE(MakeStats(abi::kMaxClasses));
@@ -95,19 +82,11 @@ class WorkerTest : public ::testing::Test {
   void TearDown() override {
     if (!DpdkEnv::ready()) return;
     if (worker_) worker_->Drain();
-    for (RingPort& p : ports_) {
-      for (rte_ring* r : {p.in, p.out}) {
-        void* m = nullptr;
-        while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-      }
-    }
+    for (const RingPort& p : ports_) testing::EmptyRingPort(p);
     open_ports_.clear();
     plans_.reset();
     EXPECT_EQ(rte_mempool_in_use_count(DpdkEnv::pool()), baseline_in_use_) << "mbufs leaked";
-    for (RingPort& p : ports_) {
-      rte_ring_free(p.in);
-      rte_ring_free(p.out);
-    }
+    for (RingPort& p : ports_) testing::FreeRingPort(p);
   }
 
   void Send(int port, const std::vector<Frame>& frames) {

@@ -38,6 +38,7 @@
 #include "dataplane/worker.h"
 #include "tests/dataplane/dpdk_env.h"
 #include "tests/dataplane/plan_blob.h"
+#include "tests/dataplane/ring_port.h"
 #include "tests/tools/packet_builder.h"
 
 namespace shaper::dataplane {
@@ -86,11 +87,7 @@ struct Flow {
   uint64_t max_sojourn_tsc = 0;
 };
 
-struct RingPort {
-  rte_ring* in = nullptr;
-  rte_ring* out = nullptr;
-  uint16_t id = 0;
-};
+using testing::RingPort;
 
 class OverloadTest : public ::testing::Test {
  protected:
@@ -103,17 +100,8 @@ class OverloadTest : public ::testing::Test {
                                     RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     ASSERT_NE(pool_, nullptr);
     for (int i = 0; i < 2; ++i) {
-      RingPort& p = ports_[i];
-      const std::string t = tag + "_" + std::to_string(i);
-      p.in = rte_ring_create(("in" + t).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-      p.out = rte_ring_create(("out" + t).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-      ASSERT_TRUE(p.in && p.out);
-      const int id = rte_eth_from_rings(("ring" + t).c_str(), &p.in, 1, &p.out, 1, 0);
-      ASSERT_GE(id, 0);
-      p.id = static_cast<uint16_t>(id);
-      auto port = Port::Configure(p.id, PortConfig{}, pool_);
+      auto port = testing::OpenRingPort(ports_[i], tag + "_" + std::to_string(i), 1024, pool_);
       ASSERT_TRUE(port.has_value()) << port.error();
-      ASSERT_TRUE(port->Start().has_value());
       open_ports_.push_back(std::move(*port));
     }
     auto stats = ctl::StatsSegment::Create(1, kMaxTenants, 2, abi::kMaxClasses, rte_get_tsc_hz());
@@ -140,22 +128,14 @@ class OverloadTest : public ::testing::Test {
     if (!DpdkEnv::ready()) return;
     if (worker_) worker_->Drain();
     worker_.reset();
-    for (RingPort& p : ports_) {
-      for (rte_ring* r : {p.in, p.out}) {
-        void* m = nullptr;
-        while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-      }
-    }
+    for (const RingPort& p : ports_) testing::EmptyRingPort(p);
     open_ports_.clear();
     plans_.reset();
     if (pool_) {
       EXPECT_EQ(rte_mempool_in_use_count(pool_), 0u) << "mbufs leaked";
       rte_mempool_free(pool_);
     }
-    for (RingPort& p : ports_) {
-      rte_ring_free(p.in);
-      rte_ring_free(p.out);
-    }
+    for (RingPort& p : ports_) testing::FreeRingPort(p);
   }
 
   void Publish(const testing::PlanBlob& blob) {
