@@ -23,7 +23,8 @@ struct RingPort {
 // Creates the rings (`in` 1024 frames, `out` exactly tx_ring_size) and a
 // net_ring port named after `tag` over them, configured on `pool` and started.
 inline std::expected<dataplane::Port, std::string> OpenRingPort(RingPort& p, const std::string& tag,
-                                                                uint32_t tx_ring_size, rte_mempool* pool) {
+                                                                uint32_t tx_ring_size,
+                                                                rte_mempool* pool) {
   p.in = rte_ring_create(("in" + tag).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
   p.out = rte_ring_create(("out" + tag).c_str(), tx_ring_size, 0,
                           RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
