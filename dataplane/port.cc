@@ -1,10 +1,22 @@
 #include "dataplane/port.h"
 
 #include <fmt/format.h>
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 
+#include <string_view>
+
 namespace shaper::dataplane {
+namespace {
+
+constexpr std::string_view kAfXdpDriver = "net_af_xdp";
+// Reaping TX completions at close: stop after this many 1 ms rounds in a row
+// hand nothing back, or after kTxReapMaxRounds in all.
+constexpr int kTxReapQuietRounds = 3;
+constexpr int kTxReapMaxRounds = 100;
+
+}  // namespace
 
 std::expected<Port, std::string> Port::Configure(uint16_t port_id, const PortConfig& config,
                                                  rte_mempool* pool) {
@@ -18,6 +30,8 @@ std::expected<Port, std::string> Port::Configure(uint16_t port_id, const PortCon
   if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0)
     return std::unexpected(fmt::format("port {} ({}): rte_eth_dev_info_get: {}", port_id,
                                        port.name_, rte_strerror(-rc)));
+  if (info.driver_name) port.driver_ = info.driver_name;
+  port.pool_ = pool;
   if (config.queues > info.max_rx_queues || config.queues > info.max_tx_queues)
     return std::unexpected(
         fmt::format("port {} ({}): {} queues asked, the device has at most {} RX / {} TX", port_id,
@@ -55,6 +69,8 @@ std::expected<Port, std::string> Port::Configure(uint16_t port_id, const PortCon
           fmt::format("port {} ({}): rte_eth_rx_queue_setup(queue {}, {} "
                       "descriptors): {}",
                       port_id, port.name_, q, rx_desc, rte_strerror(-rc)));
+    port.queues_ = q + 1;
+    if (port.driver_ == kAfXdpDriver) port.kept_after_close_ += kAfXdpFillRingMbufsPerQueue;
     if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, socket_id, &txconf); rc != 0)
       return std::unexpected(
           fmt::format("port {} ({}): rte_eth_tx_queue_setup(queue {}, {} "
@@ -67,8 +83,12 @@ std::expected<Port, std::string> Port::Configure(uint16_t port_id, const PortCon
 Port::Port(Port&& other) noexcept
     : id_(other.id_),
       name_(std::move(other.name_)),
+      driver_(std::move(other.driver_)),
+      pool_(other.pool_),
+      queues_(other.queues_),
       rx_desc_(other.rx_desc_),
       tx_desc_(other.tx_desc_),
+      kept_after_close_(other.kept_after_close_),
       open_(other.open_),
       started_(other.started_) {
   other.open_ = false;
@@ -80,8 +100,12 @@ Port& Port::operator=(Port&& other) noexcept {
     Close();
     id_ = other.id_;
     name_ = std::move(other.name_);
+    driver_ = std::move(other.driver_);
+    pool_ = other.pool_;
+    queues_ = other.queues_;
     rx_desc_ = other.rx_desc_;
     tx_desc_ = other.tx_desc_;
+    kept_after_close_ = other.kept_after_close_;
     open_ = other.open_;
     started_ = other.started_;
     other.open_ = false;
@@ -114,8 +138,28 @@ void Port::Stop() {
   started_ = false;
 }
 
+// net_af_xdp frees a transmitted mbuf only when a later TX call finds it in
+// the kernel's completion ring, so the frames of the last bursts stay lent
+// after the workers stop, and closing the port would lose them. A TX burst
+// of zero frames reaps the completion ring (the PMD's kick_tx). The kernel
+// completes asynchronously (veth: once the peer has taken the frame), hence
+// the rounds until nothing more comes back.
+void Port::ReapTxCompletions() {
+  if (driver_ != kAfXdpDriver || !started_ || !pool_) return;
+  rte_mbuf* none[1] = {};
+  unsigned before = rte_mempool_in_use_count(pool_);
+  for (int round = 0, quiet = 0; quiet < kTxReapQuietRounds && round < kTxReapMaxRounds; ++round) {
+    for (uint16_t q = 0; q < queues_; ++q) rte_eth_tx_burst(id_, q, none, 0);
+    const unsigned now = rte_mempool_in_use_count(pool_);
+    quiet = now < before ? 0 : quiet + 1;
+    before = now;
+    rte_delay_us_sleep(1000);
+  }
+}
+
 void Port::Close() {
   if (!open_) return;
+  ReapTxCompletions();
   Stop();
   rte_eth_dev_close(id_);
   open_ = false;

@@ -16,6 +16,17 @@ struct rte_mempool;
 
 namespace shaper::dataplane {
 
+// DPDK 22.11's net_af_xdp PMD (its zero-copy build, Debian's) lends the
+// kernel's fill ring ETH_AF_XDP_DFLT_NUM_DESCS = XSK_RING_CONS__DEFAULT_NUM_DESCS
+// = 2048 mbufs per RX queue when the queue is set up (xsk_configure), puts a
+// fresh mbuf on the ring for every frame it receives, and never takes them
+// back: eth_dev_close deletes the socket and its rings with the mbufs still
+// on them (the source of 24.x does the same). The count is exact: the PMD
+// refills only what it received, and skips a burst whole when the pool
+// cannot refill it. The fill ring is the PMD's private data, so the
+// application cannot return these mbufs; it can only count them.
+inline constexpr uint32_t kAfXdpFillRingMbufsPerQueue = 2048;
+
 struct PortConfig {
   uint16_t queues = 1;  // RX and TX queues, one pair per worker
   uint16_t rx_descriptors = 1024;
@@ -45,13 +56,19 @@ class Port {
   ~Port();  // stops and closes if still open
 
   std::expected<void, std::string> Start();
-  void Stop();   // idempotent
-  void Close();  // stops first; releases the queues (their mbufs go back to the pool)
+  void Stop();  // idempotent
+  // Stops first; releases the queues (their mbufs go back to the pool, except
+  // mbufs_kept_after_close()). The caller has stopped every lcore using them.
+  void Close();
 
   uint16_t id() const { return id_; }
   const std::string& name() const { return name_; }
   uint16_t rx_descriptors() const { return rx_desc_; }
   uint16_t tx_descriptors() const { return tx_desc_; }
+  const std::string& driver() const { return driver_; }
+  // Mbufs the driver keeps when the port closes: never back in the pool
+  // (net_af_xdp: kAfXdpFillRingMbufsPerQueue per RX queue set up; else 0).
+  uint32_t mbufs_kept_after_close() const { return kept_after_close_; }
   PortCounters Counters() const;
 
   // Number of ports DPDK probed (PCI and --vdev).
@@ -59,10 +76,16 @@ class Port {
 
  private:
   explicit Port(uint16_t id) : id_(id) {}
+  void ReapTxCompletions();
+
   uint16_t id_;
   std::string name_;
+  std::string driver_;
+  rte_mempool* pool_ = nullptr;
+  uint16_t queues_ = 0;
   uint16_t rx_desc_ = 0;
   uint16_t tx_desc_ = 0;
+  uint32_t kept_after_close_ = 0;
   bool open_ = false;
   bool started_ = false;
 };

@@ -33,7 +33,11 @@
 #      one left attached, naming it and the fix; detached, it starts again
 #      and a tenant crosses it (the pinned maps kept the prefixes);
 #   6. shaper-control with --xdp-maps on a directory that is not bpffs exits
-#      non-zero with the exact reason.
+#      non-zero with the exact reason;
+#   7. clean stop: SIGTERM to the restarted dataplane (which carried pings):
+#      exit 0, each port names the 2048 mbufs DPDK 22.11's AF_XDP PMD keeps
+#      on its fill ring, and `mbufs in use at exit:` is 0 or within those
+#      4096 (more would be a leak: exit 1).
 #
 #   afxdp_veth.sh SHAPER_DATAPLANE SHAPER_CONTROL SHAPERCTL STEER_BPF_OBJ
 # Exits 77 (skipped) when not root; as root every missing tool is a failure.
@@ -250,6 +254,20 @@ if in_shaper "$control" --policy "$tmp/policy/policy.yaml" --dataplane "$tmp/non
 fi
 grep -q "is not on a bpf filesystem (mount it: mount -t bpf bpf /sys/fs/bpf)" "$tmp/nobpf.log" ||
   fail "shaper-control's error without bpffs: $(cat "$tmp/nobpf.log")"
+
+# --- step 7: a clean stop of the AF_XDP dataplane
+kill -TERM "$dp_pid"
+dp_rc=0
+wait "$dp_pid" || dp_rc=$?
+mbuf_line=$(grep '^mbufs in use at exit: ' "$tmp/dp.log" || echo 'no "mbufs in use at exit" line')
+echo "AF_XDP dataplane on SIGTERM: exit status $dp_rc; $mbuf_line"
+[[ $dp_rc -eq 0 ]] || fail "the AF_XDP dataplane exited with status $dp_rc on SIGTERM: $(tail -4 "$tmp/dp.log")"
+kept_re="^mbufs in use at exit: ([0-9]+ \(all within the 4096 that DPDK 22\.11's AF_XDP PMD keeps in its fill rings after close\)|0)\$"
+[[ $mbuf_line =~ $kept_re ]] || fail "unexpected exit line: '$mbuf_line'"
+for p in 0 1; do
+  grep -q "^port $p (net_af_xdp$p): net_af_xdp keeps 2048 mbufs after close" "$tmp/dp.log" ||
+    fail "port $p does not say what the PMD keeps after close: $(grep "^port $p " "$tmp/dp.log")"
+done
 
 kill -TERM "$control_pid"
 wait "$control_pid" || fail "shaper-control exited with status $? on SIGTERM"
