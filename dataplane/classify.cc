@@ -22,6 +22,11 @@ namespace {
 
 // rte_fib keeps 31 bits of next hop, rte_lpm6 21: the smaller bounds the rows.
 constexpr uint32_t kMaxRows = (1u << 21) - 1;
+// An IPv4 next hop with this bit set is the tenant itself, for a prefix with
+// no VLAN exceptions (every prefix of a plan without VLANs): the lookup then
+// reads no row, which at a million tenants is one cache miss less per frame.
+// rte_fib's 31 bits hold it; plan tenant ids are below 2^22.
+constexpr uint32_t kDirectTenant = 1u << 30;
 
 uint16_t Load16(const uint8_t* p) {
   return static_cast<uint16_t>(p[0] << 8 | p[1]);
@@ -288,7 +293,9 @@ std::expected<void, std::string> ClassifyTables::BuildInto(
       }
       const auto row_index = static_cast<uint32_t>(t.rows_.size());
       t.rows_.push_back(row);
-      want.push_back(Installed{first.addr, first.length, row_index});
+      const bool direct = v6 == 0 && row.num_choices == 0 && row.any_tenant < kDirectTenant;
+      want.push_back(
+          Installed{first.addr, first.length, direct ? kDirectTenant | row.any_tenant : row_index});
     }
     if (auto ok = t.Install(v6, want, fresh); !ok) return ok;
   }
@@ -350,12 +357,18 @@ uint32_t ClassifyTables::Resolve(uint32_t row_index, uint16_t vlan) const {
   return tenant == kNoTenant ? abi::kDefaultTenantId : tenant;
 }
 
+uint32_t ClassifyTables::TenantOfV4(uint64_t fib_next_hop, uint16_t vlan) const {
+  if (fib_next_hop == kFibMiss) return abi::kDefaultTenantId;
+  const auto next_hop = static_cast<uint32_t>(fib_next_hop - 1);
+  if (next_hop & kDirectTenant) return next_hop & ~kDirectTenant;
+  return Resolve(next_hop, vlan);
+}
+
 uint32_t ClassifyTables::LookupV4(uint32_t addr, uint16_t vlan) const {
   if (!v4_) return abi::kDefaultTenantId;
-  uint64_t row = kFibMiss;
-  rte_fib_lookup_bulk(v4_, &addr, &row, 1);
-  if (row == kFibMiss) return abi::kDefaultTenantId;
-  return Resolve(static_cast<uint32_t>(row - 1), vlan);
+  uint64_t next_hop = kFibMiss;
+  rte_fib_lookup_bulk(v4_, &addr, &next_hop, 1);
+  return TenantOfV4(next_hop, vlan);
 }
 
 uint32_t ClassifyTables::LookupV6(const uint8_t* addr, uint16_t vlan) const {
@@ -369,17 +382,15 @@ void ClassifyTables::ClassifyBurst(uint32_t direction, rte_mbuf* const* pkts, ui
   // chunk (it prefetches the tbl24 entries of the whole chunk).
   constexpr uint32_t kChunk = 64;
   uint32_t v4_addr[kChunk];
-  uint64_t v4_row[kChunk];
+  uint64_t v4_next_hop[kChunk];
   MbufMeta* v4_meta[kChunk];
   uint32_t v4_count = 0;
   auto flush_v4 = [&] {
     if (!v4_count) return;
     if (v4_) {
-      rte_fib_lookup_bulk(v4_, v4_addr, v4_row, static_cast<int>(v4_count));
-      for (uint32_t k = 0; k < v4_count; ++k) {
-        if (v4_row[k] != kFibMiss)
-          v4_meta[k]->tenant = Resolve(static_cast<uint32_t>(v4_row[k] - 1), v4_meta[k]->vlan);
-      }
+      rte_fib_lookup_bulk(v4_, v4_addr, v4_next_hop, static_cast<int>(v4_count));
+      for (uint32_t k = 0; k < v4_count; ++k)
+        v4_meta[k]->tenant = TenantOfV4(v4_next_hop[k], v4_meta[k]->vlan);
     }
     v4_count = 0;
   };

@@ -113,7 +113,8 @@ class ClassifyTables {
   // Prefixes added, re-pointed or deleted in the LPM tables by that build.
   size_t prefix_writes() const { return prefix_writes_; }
 
-  // One prefix as installed: key and LPM next hop (a row index).
+  // One prefix as installed: key and LPM next hop (a row index, or for
+  // IPv4 the tenant itself: see kDirectTenant in classify.cc).
   struct Installed {
     std::array<uint8_t, 16> addr;
     uint8_t length;
@@ -130,6 +131,8 @@ class ClassifyTables {
                                                     uint8_t default_class, bool fresh);
   std::expected<void, std::string> Install(int v6, const std::vector<Installed>& want, bool fresh);
   uint32_t Resolve(uint32_t row, uint16_t vlan) const;
+  // The tenant for an rte_fib lookup result (0 = no prefix matched).
+  uint32_t TenantOfV4(uint64_t fib_next_hop, uint16_t vlan) const;
 
   rte_fib* v4_ = nullptr;
   rte_lpm6* v6_ = nullptr;

@@ -404,5 +404,40 @@ TEST(ClassifyUpdate, OnePrefixAddedWritesOnlyTheDifference) {
   EXPECT_EQ((*b)->LookupV4(0x0a090002, 0), 0u);
 }
 
+// An IPv4 prefix without VLAN exceptions carries its tenant in the LPM next
+// hop, not a row index: a prefix added at the front of the sort order moves
+// every row index after it but re-points none of those prefixes.
+TEST(ClassifyUpdate, PrefixAddedInFrontRepointsNoUnqualifiedPrefix) {
+  REQUIRE_DPDK();
+  std::vector<MatchRule> rules;
+  for (uint32_t t = 1; t <= 2000; ++t)
+    rules.push_back(
+        Rule("10.0." + std::to_string(t / 256) + "." + std::to_string(t % 256) + "/32", t));
+  auto a = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, nullptr);
+  ASSERT_TRUE(a.has_value()) << a.error();
+  std::shared_ptr<ClassifyTables> spare = std::const_pointer_cast<ClassifyTables>(*a);
+  a->reset();
+  rules.push_back(Rule("9.0.0.1/32", 2001));
+  auto b = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, &spare);
+  ASSERT_TRUE(b.has_value()) << b.error();
+  EXPECT_EQ((*b)->origin(), ClassifyTables::Origin::kRewritten);
+  EXPECT_EQ((*b)->prefix_writes(), 1u);
+  EXPECT_EQ((*b)->LookupV4(0x09000001, 0), 2001u);
+  EXPECT_EQ((*b)->LookupV4(0x0a000101, 0), 257u);
+  EXPECT_EQ((*b)->LookupV4(0x0a000101, 7), 257u) << "no VLAN exception: any VLAN";
+
+  // With a VLAN exception the prefix needs its row, and the answer depends
+  // on the VLAN: the same table holds both kinds.
+  std::shared_ptr<ClassifyTables> spare2 = std::const_pointer_cast<ClassifyTables>(*b);
+  b->reset();
+  rules.push_back(Rule("10.0.1.1/32", 3000, 7));
+  auto c = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, &spare2);
+  ASSERT_TRUE(c.has_value()) << c.error();
+  EXPECT_EQ((*c)->LookupV4(0x0a000101, 7), 3000u);
+  EXPECT_EQ((*c)->LookupV4(0x0a000101, 0), 257u);
+  EXPECT_EQ((*c)->LookupV4(0x0a000102, 7), 258u);
+  EXPECT_EQ((*c)->LookupV4(0x09000001, 7), 2001u);
+}
+
 }  // namespace
 }  // namespace shaper::dataplane
