@@ -222,6 +222,12 @@ int Run(const Options& opt) {
                     .tx_descriptors = opt.tx_descriptors,
                     .num_lcores = need_lcores,
                     .explicit_mbufs = opt.mbufs};
+  for (const Pair& p : *pairs) {
+    for (uint16_t id : {p.a, p.b}) {
+      const uint32_t rx = RxQueueMbufs(id, opt.rx_descriptors);
+      if (rx > opt.rx_descriptors) sizing.rx_mbufs_beyond_descriptors += rx - opt.rx_descriptors;
+    }
+  }
   if (start_plan) {
     for (uint32_t d = 0; d < abi::kDirections; ++d) {
       sizing.link_rate_bps[d] = start_plan->link(d).rate_bps;

@@ -33,6 +33,9 @@ struct PoolSizing {
   uint32_t tx_descriptors = 1024;
   uint32_t num_lcores = 2;
   uint32_t explicit_mbufs = 0;  // --mbufs; 0 = compute
+  // Summed over ports: mbufs an RX queue holds beyond rx_descriptors
+  // (net_af_xdp lends its fill ring, 2048, whatever the descriptor count).
+  uint32_t rx_mbufs_beyond_descriptors = 0;
   // From the plan (0 = none known yet).
   std::array<uint64_t, abi::kDirections> link_rate_bps{};
   std::array<uint64_t, abi::kDirections> link_queue_bytes{};
@@ -48,6 +51,7 @@ struct PoolSize {
 // `pairs`: each pair's two directions queue independently.
 inline PoolSize ComputePoolSize(const PoolSizing& s, uint32_t pairs) {
   const uint64_t rings = uint64_t{s.num_ports} * (s.rx_descriptors + s.tx_descriptors + 2 * 64) +
+                         s.rx_mbufs_beyond_descriptors +
                          uint64_t{s.num_lcores} * kPoolCacheSize * 3 / 2;
   uint64_t queued = kNoPlanQueueMbufs;
   std::string how = "no plan: default queue room";
@@ -66,6 +70,8 @@ inline PoolSize ComputePoolSize(const PoolSizing& s, uint32_t pairs) {
   uint64_t total = rings + std::min<uint64_t>(queued, kMaxAutoPoolMbufs);
   if (queued > kMaxAutoPoolMbufs)
     how += fmt::format(", capped at {} (raise with --mbufs)", kMaxAutoPoolMbufs);
+  if (s.rx_mbufs_beyond_descriptors)
+    how += fmt::format("; RX rings +{} for AF_XDP fill rings", s.rx_mbufs_beyond_descriptors);
   total = std::max<uint64_t>(total, kMinPoolMbufs);
   if (s.explicit_mbufs) {
     total = s.explicit_mbufs;

@@ -18,6 +18,14 @@ constexpr int kTxReapMaxRounds = 100;
 
 }  // namespace
 
+uint32_t RxQueueMbufs(uint16_t port_id, uint16_t rx_descriptors) {
+  rte_eth_dev_info info{};
+  if (rte_eth_dev_info_get(port_id, &info) == 0 && info.driver_name != nullptr &&
+      info.driver_name == kAfXdpDriver)
+    return kAfXdpFillRingMbufsPerQueue;
+  return rx_descriptors;
+}
+
 std::expected<Port, std::string> Port::Configure(uint16_t port_id, const PortConfig& config,
                                                  rte_mempool* pool) {
   if (!rte_eth_dev_is_valid_port(port_id))

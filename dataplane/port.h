@@ -27,6 +27,11 @@ namespace shaper::dataplane {
 // application cannot return these mbufs; it can only count them.
 inline constexpr uint32_t kAfXdpFillRingMbufsPerQueue = 2048;
 
+// Mbufs one RX queue of the (probed, not yet configured) port takes from the
+// pool while it runs: its descriptors, or net_af_xdp's fill ring. For the
+// pool's size, before any port is configured.
+uint32_t RxQueueMbufs(uint16_t port_id, uint16_t rx_descriptors);
+
 struct PortConfig {
   uint16_t queues = 1;  // RX and TX queues, one pair per worker
   uint16_t rx_descriptors = 1024;

@@ -227,6 +227,10 @@ TEST(PoolSize, FromRateAndQueueLimitCappedAndOverridable) {
   // The link's byte watermark bounds the queues too.
   s.link_queue_bytes = {256 * 1000, 256 * 1000};
   EXPECT_EQ(ComputePoolSize(s, 1).mbufs, std::max<uint32_t>(kMinPoolMbufs, 2 * 2176 + 768 + 2000));
+  // AF_XDP ports hold their fill rings, beyond the descriptors.
+  s.rx_mbufs_beyond_descriptors = 2 * (2048 - 1024);
+  EXPECT_EQ(ComputePoolSize(s, 1).mbufs,
+            std::max<uint32_t>(kMinPoolMbufs, 2 * 2176 + 2048 + 768 + 2000));
   s.explicit_mbufs = 12345;
   EXPECT_EQ(ComputePoolSize(s, 1).mbufs, 12345u);
   EXPECT_LT(ComputePoolSize(s, 1).low_watermark, 12345u);

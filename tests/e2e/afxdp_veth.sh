@@ -162,6 +162,10 @@ afxdp_start_dataplane af_xdp "$dataplane" "$steer_obj" "$file_prefix" "$tmp/dp.s
 pids+=("$dp_pid")
 for _ in $(seq 50); do grep -q 'msg="plan applied"' "$tmp/control.log" && break; sleep 0.1; done
 grep -q 'msg="plan applied"' "$tmp/control.log" || die "the control did not push its plan"
+# Each AF_XDP port lends the kernel a 2048-entry fill ring, beyond its RX
+# descriptors: the pool is sized for it.
+grep -q '^mbuf pool: .*RX rings +2048 for AF_XDP fill rings' "$tmp/dp.log" ||
+  fail "the pool is not sized for the AF_XDP fill rings: $(grep '^mbuf pool' "$tmp/dp.log")"
 
 prefixes=$(afxdp_v4_prefixes | tr '\n' ' ')
 [[ $prefixes == "10.10.1.0/24 10.10.2.0/24 10.10.3.0/24 " ]] ||
