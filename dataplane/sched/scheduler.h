@@ -304,6 +304,9 @@ class Scheduler {
   }
 
   const Counters& counters() const { return counters_; }
+  // Where `tenant`'s block (state and class queues, TenantStateBytes long)
+  // is: for benches that count the cache lines a frame touches.
+  const void* TenantBlock(uint32_t tenant) const { return BlockOf(tenant); }
   const Profile* profile() const { return profile_; }
 
  private:

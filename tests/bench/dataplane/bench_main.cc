@@ -12,6 +12,7 @@
 // process (exit 0), because on a shared 2-core machine a figure is a
 // measurement, not a verdict. Exit 1 means the bench could not run; exit 77
 // (meson's "skipped") means it needs root.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -20,17 +21,16 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/bench/dataplane/accuracy.h"
 #include "tests/bench/dataplane/bench_env.h"
 #include "tests/bench/dataplane/generator.h"
 #include "tests/bench/dataplane/harness.h"
+#include "tests/bench/dataplane/memory_floor.h"
 #include "tests/bench/dataplane/rte_sched_variant.h"
 #include "tests/bench/dataplane/shaper_variant.h"
 
@@ -61,8 +61,10 @@ struct Options {
 
 std::optional<uint32_t> ParseCount(std::string s) {
   uint64_t mult = 1;
-  if (!s.empty() && (s.back() == 'k' || s.back() == 'K')) mult = 1000, s.pop_back();
-  else if (!s.empty() && (s.back() == 'm' || s.back() == 'M')) mult = kMillion, s.pop_back();
+  if (!s.empty() && (s.back() == 'k' || s.back() == 'K'))
+    mult = 1000, s.pop_back();
+  else if (!s.empty() && (s.back() == 'm' || s.back() == 'M'))
+    mult = kMillion, s.pop_back();
   if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
   const uint64_t v = std::stoull(s) * mult;
   if (v == 0 || v > (1u << 24)) return std::nullopt;
@@ -87,7 +89,8 @@ double Mpps(uint64_t pkts, uint64_t tsc) {
 template <class V>
 Cell Measure(V& v, Generator& gen, const BenchEnv& env, uint64_t packets) {
   const uint64_t warmup = std::max<uint64_t>(packets / 10, kBurst);
-  const uint64_t per_run = std::max<uint64_t>((packets - std::min(packets, warmup)) / kRuns, kBurst);
+  const uint64_t per_run =
+      std::max<uint64_t>((packets - std::min(packets, warmup)) / kRuns, kBurst);
   RunPackets(v, gen, env.pool, warmup);
   Cell c;
   c.ok = true;
@@ -178,8 +181,8 @@ Row RunRow(const Options& o, const BenchEnv& env, Dist dist, uint32_t tenants) {
       run_shaper(true, row.shaper);
     } else {
       row.shaper.na = fmt::format(
-          "not run: building ClassifyTables with {} /32 rules exceeds --max-lpm-rules {}",
-          tenants, o.max_lpm_rules);
+          "not run: building ClassifyTables with {} /32 rules exceeds --max-lpm-rules {}", tenants,
+          o.max_lpm_rules);
     }
     CheckPool(env, "shaper", tenants);
   } else {
@@ -192,7 +195,9 @@ Row RunRow(const Options& o, const BenchEnv& env, Dist dist, uint32_t tenants) {
   return row;
 }
 
-std::string Fmt(const Cell& c) { return c.ok ? fmt::format("{:.2f}", c.mpps) : "n/a"; }
+std::string Fmt(const Cell& c) {
+  return c.ok ? fmt::format("{:.2f}", c.mpps) : "n/a";
+}
 std::string Ratio(const Cell& a, const Cell& b) {
   return a.ok && b.ok && b.mpps > 0 ? fmt::format("{:.2f}x", a.mpps / b.mpps) : "n/a";
 }
@@ -257,7 +262,8 @@ nlohmann::json CellJson(const Cell& c) {
 
 int Main(int argc, char** argv) {
   Options o;
-  CLI::App app{"shaper-bench: shaper's scheduler vs DPDK rte_sched vs plain forwarding (needs root)"};
+  CLI::App app{
+      "shaper-bench: shaper's scheduler vs DPDK rte_sched vs plain forwarding (needs root)"};
   app.add_option("--tenants", o.tenants, "tenant counts, comma separated (k, M suffixes)");
   app.add_option("--packets", o.packets, "frames per cell: 10% warm-up, then best of 3 runs");
   app.add_option("--dist", o.dist, "tenant distribution: uniform, zipf or both")
@@ -340,7 +346,8 @@ int Main(int argc, char** argv) {
   if (o.dist != "zipf") dists.push_back(Dist::kUniform);
   if (o.dist != "uniform") dists.push_back(Dist::kZipf);
   std::vector<Row> rows;
-  if (!o.json) fmt::print(stderr, "measuring ({} frames per cell, best of {} runs):\n", o.packets, kRuns);
+  if (!o.json)
+    fmt::print(stderr, "measuring ({} frames per cell, best of {} runs):\n", o.packets, kRuns);
   for (Dist d : dists)
     for (uint32_t n : tenant_list) rows.push_back(RunRow(o, *env, d, n));
 
@@ -349,17 +356,33 @@ int Main(int argc, char** argv) {
   const uint32_t state_tenants =
       o.smoke ? *std::max_element(tenant_list.begin(), tenant_list.end()) : kMillion;
   StateBytes state;
+  ShaperVariant::TouchedLines touched;
   {
     ShaperConfig sc;
     sc.link_bps = static_cast<uint64_t>(o.link_gbps * 1e9);
     sc.num_tenants = state_tenants;
     sc.real_classifier = false;  // the classifier's tables are shared, not per direction
     std::string err;
-    if (auto sv = ShaperVariant::Create(sc, env->null_port, &err)) state = sv->state_bytes();
+    if (auto sv = ShaperVariant::Create(sc, env->null_port, &err)) {
+      state = sv->state_bytes();
+      touched = sv->CountTouchedLines(StreamParams{}.latency_permille / 1000.0);
+    }
+  }
+  // The memory floor at 1M tenants (memory_floor.h): lines per frame (plus
+  // one for the classifier's tbl8 entry) times the cost of a random line
+  // over a buffer as large as the state.
+  std::optional<RandomLineCost> line_cost;
+  double floor_lines = 0;
+  double floor_mpps = 0;
+  if (state_tenants == kMillion && state.heap_bytes > 0) {
+    line_cost = MeasureRandomLineCost(state.heap_bytes, 1u << 23, rte_get_tsc_hz());
+    floor_lines = touched.total() + 1;
+    floor_mpps = 1e3 / (floor_lines * line_cost->ns_per_line);
   }
   const uint64_t state_sizeof = state.profile_bytes + state.sched_bytes + state.stats_bytes;
   const double state_alloc =
-      state.tenants ? static_cast<double>(state.heap_bytes) / static_cast<double>(state.tenants) : 0;
+      state.tenants ? static_cast<double>(state.heap_bytes) / static_cast<double>(state.tenants)
+                    : 0;
 
   const Dist main_dist = dists.front();
   const Row* r4096 = Find(rows, main_dist, 4096);
@@ -408,11 +431,26 @@ int Main(int argc, char** argv) {
                             {"shaper_sched_only", CellJson(r.shaper_standin)},
                             {"classifier_build_s", r.classifier_build_s}});
     }
-    auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+    auto opt = [](const std::optional<double>& v) {
+      return v ? nlohmann::json(*v) : nlohmann::json();
+    };
     j["ratio_vs_rte_sched_4096"] = opt(targets[0].value);
     j["ratio_1m_vs_1k"] = opt(targets[1].value);
     j["ratio_1m_vs_1k_basis"] = basis_1m;
     j["ratio_vs_plain_4096"] = opt(targets[2].value);
+    if (line_cost) {
+      j["memory_floor_1m"] = {{"lines_per_frame", floor_lines},
+                              {"lines_profile", touched.profile},
+                              {"lines_scheduler", touched.scheduler},
+                              {"lines_counters", touched.counters},
+                              {"lines_classifier", 1},
+                              {"ns_per_random_line", line_cost->ns_per_line},
+                              {"buffer_bytes", line_cost->buffer_bytes},
+                              {"max_mpps", floor_mpps},
+                              {"max_ratio_1m_vs_1k",
+                               r1k && r1k->shaper.ok ? nlohmann::json(floor_mpps / r1k->shaper.mpps)
+                                                     : nlohmann::json()}};
+    }
     j["state_bytes_per_tenant_direction"] = {
         {"from_sizeof", state_sizeof},
         {"profile_bytes", state.profile_bytes},
@@ -423,10 +461,11 @@ int Main(int argc, char** argv) {
         {"from_allocation", state_alloc},
         {"allocation_tenants", state.tenants}};
     for (const Target& t : targets)
-      j["targets"].push_back({{"name", t.name},
-                              {"value", opt(t.value)},
-                              {"goal", t.goal},
-                              {"result", t.value ? (*t.value >= t.goal ? "PASS" : "SHORT") : "n/a"}});
+      j["targets"].push_back(
+          {{"name", t.name},
+           {"value", opt(t.value)},
+           {"goal", t.goal},
+           {"result", t.value ? (*t.value >= t.goal ? "PASS" : "SHORT") : "n/a"}});
     if (o.json) fmt::print("{}\n", j.dump(2));
     if (!o.json_file.empty()) {
       std::ofstream out(o.json_file);
@@ -435,17 +474,18 @@ int Main(int argc, char** argv) {
     }
   }
   if (!o.json) {
-
     fmt::print("shaper-bench  {}  {}  TSC {:.2f} GHz\n", UtcNow(), MachineModel(),
                static_cast<double>(rte_get_tsc_hz()) / 1e9);
-    fmt::print("64 B frames, 1 core, link {} Gbit/s (24 B overhead), tenant assured = link/N, "
-               "ceiling = {}x; rte_sched pipe = link/N, qsize {}\n",
-               o.link_gbps, o.ceiling_factor, o.rte_qsize);
+    fmt::print(
+        "64 B frames, 1 core, link {} Gbit/s (24 B overhead), tenant assured = link/N, "
+        "ceiling = {}x; rte_sched pipe = link/N, qsize {}\n",
+        o.link_gbps, o.ceiling_factor, o.rte_qsize);
     fmt::print("classifier: {}\n", classifier);
-    fmt::print("Mpps = frames received and handled (sent or dropped) per second the loop was on "
-               "the CPU (gaps > {} us, when the shared core ran something else, excluded); best "
-               "of {} runs; drop% of sched-only in the last column\n\n",
-               kStolenGapNs / 1000, kRuns);
+    fmt::print(
+        "Mpps = frames received and handled (sent or dropped) per second the loop was on "
+        "the CPU (gaps > {} us, when the shared core ran something else, excluded); best "
+        "of {} runs; drop% of sched-only in the last column\n\n",
+        kStolenGapNs / 1000, kRuns);
     fmt::print("{:<8} {:>8} | {:>7} {:>9} {:>7} {:>10} | {:>10} {:>12} {:>10} | {:>6}\n", "dist",
                "tenants", "plain", "rte_sched", "shaper", "sched-only", "shaper/rte",
                "shaper/plain", "sched/rte", "drop%");
@@ -455,8 +495,9 @@ int Main(int argc, char** argv) {
                  Fmt(r.shaper_standin), Ratio(r.shaper, r.rte_sched), Ratio(r.shaper, r.plain),
                  Ratio(r.shaper_standin, r.rte_sched), DropPct(r.shaper_standin));
     }
-    fmt::print("\nper cell (best run): wall-clock Mpps / core available / tx Mpps / drop% / "
-               "RX bursts the pool could not fill\n");
+    fmt::print(
+        "\nper cell (best run): wall-clock Mpps / core available / tx Mpps / drop% / "
+        "RX bursts the pool could not fill\n");
     for (const Row& r : rows) {
       auto detail = [](const Cell& c) {
         return c.ok ? fmt::format("{:.2f} / {:.0f}% / {:.2f} / {:.1f}% / {}", c.wall_mpps,
@@ -472,7 +513,8 @@ int Main(int argc, char** argv) {
                    r.tenants, r.classifier_build_s);
     }
     for (const Row& r : rows) {
-      if (!r.rte_sched.ok) fmt::print("rte_sched n/a at {} tenants: {}\n", r.tenants, r.rte_sched.na);
+      if (!r.rte_sched.ok)
+        fmt::print("rte_sched n/a at {} tenants: {}\n", r.tenants, r.rte_sched.na);
       if (!r.shaper.ok) fmt::print("shaper n/a at {} tenants: {}\n", r.tenants, r.shaper.na);
       if (!r.shaper_standin.ok)
         fmt::print("sched-only n/a at {} tenants: {}\n", r.tenants, r.shaper_standin.na);
@@ -484,6 +526,19 @@ int Main(int argc, char** argv) {
         "alone {} B, counters {} B per tenant)\n",
         state_sizeof, state.profile_bytes, state.sched_bytes, state.stats_bytes, state_alloc,
         state.tenants, state.sched_alloc_bytes, state.stats_alloc_bytes);
+    if (line_cost) {
+      fmt::print(
+          "\nmemory floor at 1M tenants: a frame touches {:.2f} distinct cache lines of per-tenant "
+          "state at random (profile {:.2f}, scheduler {:.2f}, counters {:.2f}, classifier 1); "
+          "this machine serves a random line in {:.1f} ns at best (independent loads over {} "
+          "MiB, measured now), so memory alone allows at most {:.2f} Mpps",
+          floor_lines, touched.profile, touched.scheduler, touched.counters, line_cost->ns_per_line,
+          line_cost->buffer_bytes >> 20, floor_mpps);
+      if (r1k && r1k->shaper.ok)
+        fmt::print(", i.e. 1M / 1k at most {:.2f} against shaper's {:.2f} Mpps at {}",
+                   floor_mpps / r1k->shaper.mpps, r1k->shaper.mpps, r1k->tenants);
+      fmt::print("\n");
+    }
     fmt::print("\ntargets:\n");
     for (const Target& t : targets) fmt::print("  {}\n", TargetText(t));
   }
@@ -494,4 +549,6 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace shaper::bench
 
-int main(int argc, char** argv) { return shaper::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  return shaper::bench::Main(argc, argv);
+}

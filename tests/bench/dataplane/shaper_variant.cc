@@ -24,7 +24,9 @@ uint64_t HeapInUseBytes() {
   return mi.uordblks + mi.hblkhd;
 }
 
-uint32_t SchedTenant(uint32_t stream_tenant) { return stream_tenant + 1; }
+uint32_t SchedTenant(uint32_t stream_tenant) {
+  return stream_tenant + 1;
+}
 
 }  // namespace
 
@@ -49,8 +51,8 @@ std::string RegisterBenchMeta() {
 #endif
 }
 
-std::unique_ptr<ShaperVariant> ShaperVariant::Create(const ShaperConfig& config,
-                                                     uint16_t tx_port, std::string* error) {
+std::unique_ptr<ShaperVariant> ShaperVariant::Create(const ShaperConfig& config, uint16_t tx_port,
+                                                     std::string* error) {
   const uint32_t n = std::max<uint32_t>(config.num_tenants, 1);
   const uint32_t slots = n + 1;  // slot 0: the default tenant
   const uint64_t assured_bps = std::max<uint64_t>(config.link_bps / n, 1);
@@ -131,8 +133,8 @@ std::unique_ptr<ShaperVariant> ShaperVariant::Create(const ShaperConfig& config,
   }
   v->classify_ = std::move(*tables);
   v->real_classifier_ = true;
-  v->classifier_build_s_ = static_cast<double>(rte_rdtsc() - build_start) /
-                           static_cast<double>(rte_get_tsc_hz());
+  v->classifier_build_s_ =
+      static_cast<double>(rte_rdtsc() - build_start) / static_cast<double>(rte_get_tsc_hz());
 #endif
   return v;
 }
@@ -141,8 +143,8 @@ ShaperVariant::~ShaperVariant() {
   if (sched_) sched_->DrainAll([](rte_mbuf* m) { rte_pktmbuf_free(m); });
 }
 
-void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t n,
-                            uint64_t now_tsc, RunStats& stats) {
+void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t n, uint64_t now_tsc,
+                            RunStats& stats) {
 #ifdef SHAPER_BENCH_REAL_CLASSIFIER
   if (real_classifier_) {
     classify_->ClassifyBurst(abi::kUpload, pkts, n);
@@ -168,7 +170,7 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
     const sched::Verdict verdict = sched_->Enqueue(m, mm->tenant, mm->cls, now_tsc);
     if (verdict != sched::Verdict::kQueued) {
       const auto reason = verdict == sched::Verdict::kDropPoolLow ? abi::DropReason::kPoolLow
-                                                                   : abi::DropReason::kQueueFull;
+                                                                  : abi::DropReason::kQueueFull;
       ++ts.drop_packets[static_cast<uint32_t>(reason)];
       rte_pktmbuf_free(m);
       ++stats.drop_pkts;
@@ -189,6 +191,35 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
     tx->tx_bytes += out[i]->pkt_len;
   }
   SendToNull(tx_port_, out, static_cast<uint16_t>(got), stats);
+}
+
+ShaperVariant::TouchedLines ShaperVariant::CountTouchedLines(double latency_share) const {
+  auto lines = [](const void* p, size_t bytes) {
+    const auto a = reinterpret_cast<uintptr_t>(p);
+    return static_cast<double>(((a + bytes - 1) >> 6) - (a >> 6) + 1);
+  };
+  // Two ranges in one array: lines of each, less one if they share a line.
+  auto lines2 = [&](const void* p, size_t pb, const void* q, size_t qb) {
+    const auto a_end = (reinterpret_cast<uintptr_t>(p) + pb - 1) >> 6;
+    const auto b_start = reinterpret_cast<uintptr_t>(q) >> 6;
+    return lines(p, pb) + lines(q, qb) - (a_end >= b_start ? 1 : 0);
+  };
+  const uint32_t tenants = profile_->num_tenants();
+  const uint32_t step = std::max<uint32_t>(tenants / 65536, 1);
+  const size_t block = Sched::TenantStateBytes(num_classes_);
+  TouchedLines sum;
+  uint32_t samples = 0;
+  for (uint32_t t = 1; t < tenants; t += step, ++samples) {
+    sum.profile += lines(&profile_->tenant(t), sizeof(sched::TenantProfile));
+    sum.scheduler += lines(sched_->TenantBlock(t), block);
+    const abi::TenantStats* ts = TenantStatsOf(t);
+    const size_t head = 2 * sizeof(uint64_t);  // arrival packets and bytes
+    sum.counters +=
+        latency_share * lines2(ts, head, abi::TxOf(ts, kLatencyClass), sizeof(abi::ClassTx)) +
+        (1 - latency_share) * lines2(ts, head, abi::TxOf(ts, kBulkClass), sizeof(abi::ClassTx));
+  }
+  if (samples == 0) return sum;
+  return {sum.profile / samples, sum.scheduler / samples, sum.counters / samples};
 }
 
 uint64_t ShaperVariant::TxPackets(uint32_t stream_tenant) const {

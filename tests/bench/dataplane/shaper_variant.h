@@ -39,19 +39,19 @@ struct ShaperConfig {
   uint32_t ceiling_factor = 4;
   uint32_t burst_bytes = 3048;
   uint64_t tenant_queue_bytes = 2 * 64 * kFrameBytes;  // rte_sched's 2 queues x 64 frames
-  uint64_t global_queue_bytes = 0;                      // watermark; 0 = none
+  uint64_t global_queue_bytes = 0;                     // watermark; 0 = none
   // Use shaper's ClassifyTables (when built in); false: the stand-in.
   bool real_classifier = true;
 };
 
 // Per-tenant dataplane state of one direction, excluding queued packets.
 struct StateBytes {
-  uint64_t profile_bytes = 0;    // sizeof(sched::TenantProfile)
+  uint64_t profile_bytes = 0;      // sizeof(sched::TenantProfile)
   uint64_t sched_bytes = 0;        // Scheduler::TenantStateBytes: its per-tenant structs
   uint64_t sched_alloc_bytes = 0;  // the same from its allocation (slope over tenants)
   uint64_t stats_bytes = 0;        // abi::TenantStatsBytes(2): the stride of the counters
   uint64_t stats_alloc_bytes = 0;  // the same from the counters' allocation, per tenant
-  uint64_t heap_bytes = 0;       // whole allocation: Profile + Scheduler + stats, all tenants
+  uint64_t heap_bytes = 0;         // whole allocation: Profile + Scheduler + stats, all tenants
   uint64_t tenants = 0;
 };
 
@@ -74,6 +74,16 @@ class ShaperVariant {
                RunStats& stats);
 
   const StateBytes& state_bytes() const { return state_; }
+  // Distinct 64-byte lines of per-tenant state one frame touches, averaged
+  // over a sample of tenants spread over all of them and over the
+  // generator's class mix (latency_share of frames in the latency class):
+  // the tenant's profile entry, its scheduler block and its counters (the
+  // arrival head and the class's tx pair), from the arrays' real addresses.
+  struct TouchedLines {
+    double profile = 0, scheduler = 0, counters = 0;
+    double total() const { return profile + scheduler + counters; }
+  };
+  TouchedLines CountTouchedLines(double latency_share) const;
   // Frames sent per bench tenant (index = stream tenant id), for --accuracy.
   uint64_t TxPackets(uint32_t stream_tenant) const;
   uint64_t TxBytes(uint32_t stream_tenant) const;
