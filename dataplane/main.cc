@@ -467,8 +467,19 @@ int main(int argc, char** argv) {
   if (!afxdp_notices) return Fail(afxdp_notices.error().message);
   for (const std::string& n : *afxdp_notices) fmt::print("{}\n", n);
 
+  // Whether the EAL arguments (before `--`) ask for no hugepages.
+  bool no_huge = false;
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i)
+    no_huge = no_huge || std::string_view(argv[i]) == "--no-huge";
   const int eal_args = rte_eal_init(argc, argv);
-  if (eal_args < 0) return Fail(fmt::format("EAL init failed: {}", rte_strerror(rte_errno)));
+  if (eal_args < 0) {
+    // EAL's own lines above say what failed; the usual cause is memory.
+    return Fail(fmt::format(
+        "EAL init failed: {} (see EAL's messages above{})", rte_strerror(rte_errno),
+        no_huge ? ""
+                : "; without hugepages reserved and hugetlbfs mounted, reserve them (docs/"
+                  "operations.md, \"Hugepages\") or pass --no-huge"));
+  }
   CLI::App app;
   AddOptions(app, opt);
   std::vector<std::string> args;

@@ -3,7 +3,8 @@
 
     program_test.py SHAPER_DATAPLANE DP_TEST_TOOL [SHAPER_PLAN]
 
-Each case starts the real program with --no-huge and two net_pcap ports
+Each case starts the real program with --no-huge (one case with hugepages,
+which it reserves and mounts itself) and two net_pcap ports
 (port 0 faces the tenants: its input is upload traffic, port 1's input is
 download traffic), waits until the stats segment says every frame has been
 transmitted, sends SIGTERM, and checks: exit status 0, `mbufs in use at
@@ -51,10 +52,11 @@ def check(cond, what):
     return cond
 
 
-def eal_args(tmp, lcores="0,1", in0=None, in1=None):
+def eal_args(tmp, lcores="0,1", in0=None, in1=None, huge_dir=None):
     _case_no[0] += 1
-    args = ["--no-huge", "-m", "512", "--file-prefix", f"dp-prog-{os.getpid()}-{_case_no[0]}",
-            "--no-pci", "--no-telemetry", "-l", lcores, "--log-level", "*:warning"]
+    memory = ["--huge-dir", huge_dir, "-m", "512"] if huge_dir else ["--no-huge", "-m", "512"]
+    args = memory + ["--file-prefix", f"dp-prog-{os.getpid()}-{_case_no[0]}",
+                     "--no-pci", "--no-telemetry", "-l", lcores, "--log-level", "*:warning"]
     for port, pcap in ((0, in0), (1, in1)):
         args += ["--vdev", f"net_pcap{port},rx_pcap={pcap},tx_pcap={tmp}/out{port}.pcap"]
     return args
@@ -132,12 +134,67 @@ def stop(p, tmp, what):
     return out
 
 
-def bridge_case(plan_from):
-    """plan_from: None (no plan), "tool" (dp_test_tool) or "yaml" (shaper-plan)."""
+HUGE_PAGES = 320  # 2 MiB each: the hugepage case's -m 512, and room
+
+
+def hugepages_free():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("HugePages_Free:"):
+                return int(line.split()[1])
+    return 0
+
+
+def bridge_case(plan_from, huge=False):
+    """plan_from: None (no plan), "tool" (dp_test_tool) or "yaml" (shaper-plan).
+    huge: run on 2 MiB hugepages (reserved, mounted in the case's directory,
+    and given back) instead of --no-huge."""
     with_plan = plan_from is not None
     what = f"bridge with a plan from {plan_from}" if with_plan else "bridge without plan"
+    if huge:
+        what += " on hugepages"
     print(f"--- {what}", flush=True)
     with tempfile.TemporaryDirectory(prefix="shaper-dp-") as tmp:
+        if not huge:
+            return bridge_run(plan_from, what, tmp)
+        nr = "/proc/sys/vm/nr_hugepages"
+        with open(nr) as f:
+            reserved_before = int(f.read())
+        huge_dir = f"{tmp}/huge"
+        os.mkdir(huge_dir)
+        try:
+            with open(nr, "w") as f:
+                f.write(str(reserved_before + HUGE_PAGES))
+            subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "none", huge_dir], check=True)
+            free = hugepages_free()
+            if not check(free >= HUGE_PAGES, f"{what}: reserved only {free} free 2 MiB pages of {HUGE_PAGES}"):
+                return
+            bridge_run(plan_from, what, tmp, huge_dir=huge_dir, free_before=free)
+        finally:
+            subprocess.run(["umount", huge_dir])
+            with open(nr, "w") as f:
+                f.write(str(reserved_before))
+
+
+def no_hugepages_case():
+    """Started without --no-huge and with no hugetlbfs where it looks: the
+    error names the way out."""
+    what = "no hugepages"
+    print(f"--- {what}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="shaper-dp-") as tmp:
+        _case_no[0] += 1
+        r = subprocess.run([DATAPLANE, "--huge-dir", tmp, "--file-prefix",
+                            f"dp-prog-{os.getpid()}-{_case_no[0]}", "--no-pci", "--no-telemetry",
+                            "-l", "0,1", "--vdev", "net_null0", "--vdev", "net_null1", "--",
+                            "--pairs", "0:1", "--ctl-socket", "none"],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "EAL init failed" in r.stderr and "pass --no-huge" in r.stderr
+              and "Hugepages" in r.stderr, f"{what}: {r.returncode} {r.stderr[-400:]}")
+
+
+def bridge_run(plan_from, what, tmp, huge_dir=None, free_before=0):
+    with_plan = plan_from is not None
+    if True:
         up, down = frames()
         write_pcap(f"{tmp}/in0.pcap", up)
         write_pcap(f"{tmp}/in1.pcap", down)
@@ -154,10 +211,15 @@ def bridge_case(plan_from):
                 return
         if with_plan:
             extra += ["--plan", f"{tmp}/test.plan"]
-        p = start(tmp, eal_args(tmp, in0=f"{tmp}/in0.pcap", in1=f"{tmp}/in1.pcap") + ["--"] + extra)
+        p = start(tmp, eal_args(tmp, in0=f"{tmp}/in0.pcap", in1=f"{tmp}/in1.pcap", huge_dir=huge_dir) +
+                  ["--"] + extra)
         if not check(wait_socket(p, sock), f"{what}: control socket never answered"):
             stop(p, tmp, what)
             return
+        if huge_dir:
+            # EAL maps its -m 512 (256 pages) from the mount while it runs.
+            taken = free_before - hugepages_free()
+            check(taken >= 256, f"{what}: the dataplane took {taken} hugepages (expected its -m 512: 256)")
         deadline = time.time() + 15
         s = stats(sock)
         # Port counters reach the stats segment every 100 ms: wait for them too.
@@ -333,6 +395,8 @@ if os.geteuid() != 0:
     sys.exit(77 if not failures else 1)
 bridge_case(None)
 bridge_case("tool")
+bridge_case("tool", huge=True)
+no_hugepages_case()
 if SHAPER_PLAN:
     bridge_case("yaml")
 else:
