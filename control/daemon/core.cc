@@ -174,8 +174,9 @@ void ControlCore::Tick() {
   }
 }
 
-void ControlCore::ConnectLocked(uint64_t now_ns) {
-  auto fail = [&](std::string_view what, const std::string& error) {
+std::optional<std::string> ControlCore::ConnectLocked(uint64_t now_ns) {
+  std::optional<std::string> refused;
+  auto fail = [&](std::string_view what, const std::string& error) -> std::optional<std::string> {
     ++connect_failures_;
     backoff_ns_ = backoff_ns_ == 0 ? options_.backoff_initial_ns
                                    : std::min(backoff_ns_ * 2, options_.backoff_max_ns);
@@ -187,6 +188,7 @@ void ControlCore::ConnectLocked(uint64_t now_ns) {
               {"retry_ms", std::to_string(backoff_ns_ / 1'000'000)}});
     api_.reset();
     stats_.reset();
+    return refused;
   };
   auto api = connector_();
   if (!api) return fail("connect", api.error());
@@ -198,8 +200,20 @@ void ControlCore::ConnectLocked(uint64_t now_ns) {
   if (!plan) return fail("compile plan", plan.error());
   auto reply = (*api)->ApplyPlan(*plan);
   if (!reply) return fail("apply plan", reply.error());
+  if (!reply->ok() && unconfirmed_) {
+    // The unconfirmed reload's policy, refused outright: the previous one
+    // goes back, on this connection.
+    refused = reply->ToString();
+    FallBackLocked(*refused);
+    plan = dpclient::CompilePlan(policy_, ids_, {hello->max_tenants});
+    if (!plan) return fail("compile plan", plan.error());
+    reply = (*api)->ApplyPlan(*plan);
+    if (!reply) return fail("apply plan", reply.error());
+  }
   if (!reply->ok()) return fail("apply plan", reply->ToString());
 
+  const bool unconfirmed = unconfirmed_.has_value();
+  unconfirmed_.reset();
   api_ = std::move(*api);
   ids_.Settle();  // the dataplane now holds exactly these ids
   SaveIdsLocked();
@@ -224,10 +238,20 @@ void ControlCore::ConnectLocked(uint64_t now_ns) {
   last_sample_ns_ = now_ns;
   sampled_ = false;
   SampleAndAllocateLocked(now_ns, /*allocate=*/false);
+  // found_generation: what the dataplane ran before this push. After an
+  // unanswered reload, one above the generation_before its warning logged
+  // means the dataplane had most likely applied the reload's plan (the hello
+  // names no plan, so this is a hint for the operator, not a decision).
+  const std::string_view pushed = unconfirmed ? "unanswered reload, pushed again"
+                                  : refused   ? "previous, the reload's was refused"
+                                              : "in force";
   log_.Info("plan applied", {{"generation", std::to_string(generation_)},
                              {"tenants", std::to_string(policy_.tenants.size())},
                              {"dataplane", hello->dataplane_version},
-                             {"max_tenants", std::to_string(hello->max_tenants)}});
+                             {"max_tenants", std::to_string(hello->max_tenants)},
+                             {"found_generation", std::to_string(hello->plan_generation)},
+                             {"policy", std::string(pushed)}});
+  return refused;
 }
 
 void ControlCore::DisconnectLocked(std::string_view reason) {
@@ -333,52 +357,22 @@ void ControlCore::PushRatesLocked() {
                               {"entries", std::to_string(entries.size())}});
 }
 
-ReloadOutcome ControlCore::Reload(std::string_view trigger) {
+ReloadOutcome ControlCore::ReloadFailedLocked(std::string_view trigger, std::string error) {
+  // The file on disk is not what is in force: say so until a good reload.
+  policy_valid_ = false;
+  ++reloads_error_;
+  log_.Error("policy reload failed",
+             {{"trigger", std::string(trigger)}, {"file", options_.policy_path}, {"error", error}});
   ReloadOutcome out;
-  auto policy = config::LoadPolicyFile(options_.policy_path);
-  std::lock_guard lock(mu_);
-  auto failed = [&](std::string error) {
-    // The file on disk is not what is in force: say so until a good reload.
-    policy_valid_ = false;
-    ++reloads_error_;
-    log_.Error("policy reload failed", {{"trigger", std::string(trigger)},
-                                        {"file", options_.policy_path},
-                                        {"error", error}});
-    out.ok = false;
-    out.error = std::move(error);
-    return out;
-  };
-  if (!policy) return failed(config::FormatDiagnostics(policy.error()));
+  out.error = std::move(error);
+  return out;
+}
 
-  const dpclient::TenantIds saved_ids = ids_;
-  ids_.Update(*policy);
-  if (api_) {
-    auto plan = dpclient::CompilePlan(*policy, ids_, {dp_max_tenants_});
-    if (!plan) {
-      ids_ = saved_ids;
-      return failed(plan.error());
-    }
-    auto reply = api_->ApplyPlan(*plan);
-    if (!reply || !reply->ok()) {
-      ids_ = saved_ids;
-      std::string error = reply ? reply->ToString() : reply.error();
-      if (!reply) DisconnectLocked(fmt::format("apply-plan: {}", reply.error()));
-      return failed(std::move(error));
-    }
-    generation_ = reply->generation;
-    ids_.Settle();
-    SaveIdsLocked();
-  } else if (auto plan = dpclient::CompilePlan(*policy, ids_); !plan) {
-    ids_ = saved_ids;
-    return failed(plan.error());
-  }
-  const std::vector<std::string> old_names = names_;
-  InstallPolicyLocked(std::move(*policy), old_names);
-  if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
-  ResetPushedLocked();
+ReloadOutcome ControlCore::ReloadSucceededLocked(std::string_view trigger) {
   policy_valid_ = true;
   ++reloads_success_;
   last_reload_seconds_ = wall_clock_();
+  ReloadOutcome out;
   out.ok = true;
   out.tenants = static_cast<uint32_t>(policy_.tenants.size());
   log_.Info("policy reloaded", {{"trigger", std::string(trigger)},
@@ -386,6 +380,79 @@ ReloadOutcome ControlCore::Reload(std::string_view trigger) {
                                 {"generation", std::to_string(generation_)},
                                 {"pushed", api_ ? "true" : "false"}});
   return out;
+}
+
+// The dataplane refused the unconfirmed reload's policy outright: the policy
+// and ids it last accepted go back in force, and the reload counts as failed.
+void ControlCore::FallBackLocked(const std::string& reason) {
+  Unconfirmed back = std::move(*unconfirmed_);
+  unconfirmed_.reset();
+  const std::vector<std::string> old_names = names_;
+  ids_ = std::move(back.previous_ids);
+  InstallPolicyLocked(std::move(back.previous), old_names);
+  if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
+  ResetPushedLocked();
+  ReloadFailedLocked(back.trigger, reason);
+}
+
+ReloadOutcome ControlCore::Reload(std::string_view trigger) {
+  auto policy = config::LoadPolicyFile(options_.policy_path);
+  std::lock_guard lock(mu_);
+  if (!policy) return ReloadFailedLocked(trigger, config::FormatDiagnostics(policy.error()));
+
+  const dpclient::TenantIds saved_ids = ids_;
+  ids_.Update(*policy);
+  if (api_) {
+    auto plan = dpclient::CompilePlan(*policy, ids_, {dp_max_tenants_});
+    if (!plan) {
+      ids_ = saved_ids;
+      return ReloadFailedLocked(trigger, plan.error());
+    }
+    auto reply = api_->ApplyPlan(*plan);
+    if (reply && !reply->ok()) {
+      // Refused, with a reason: the running plan stays in force.
+      ids_ = saved_ids;
+      return ReloadFailedLocked(trigger, reply->ToString());
+    }
+    if (!reply) {
+      // No reply: the dataplane may run either plan. This one is valid, so
+      // make it the one in force either way: push it again on a new
+      // connection, now if the dataplane answers; ConnectLocked falls back
+      // to the previous policy only if the dataplane refuses it outright.
+      log_.Warn("apply-plan unanswered; pushing the reloaded policy again",
+                {{"trigger", std::string(trigger)},
+                 {"generation_before", std::to_string(generation_)},
+                 {"error", reply.error()}});
+      unconfirmed_.emplace(Unconfirmed{std::move(policy_), saved_ids, std::string(trigger)});
+      DisconnectLocked(fmt::format("apply-plan: {}", reply.error()));
+      const std::vector<std::string> old_names = names_;
+      InstallPolicyLocked(std::move(*policy), old_names);
+      if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
+      ResetPushedLocked();
+      if (auto refused = ConnectLocked(clock_()); refused) {
+        ReloadOutcome out;  // FallBackLocked counted and logged the failure
+        out.error = std::move(*refused);
+        return out;
+      }
+      // Confirmed (pushed again), or the dataplane is away and the next
+      // connection pushes it: like a reload made while it is away.
+      return ReloadSucceededLocked(trigger);
+    }
+    generation_ = reply->generation;
+    ids_.Settle();
+    SaveIdsLocked();
+  } else if (auto plan = dpclient::CompilePlan(*policy, ids_); !plan) {
+    ids_ = saved_ids;
+    return ReloadFailedLocked(trigger, plan.error());
+  } else if (unconfirmed_) {
+    // Still unconfirmed: the fallback stays what the dataplane last accepted.
+    unconfirmed_->trigger = std::string(trigger);
+  }
+  const std::vector<std::string> old_names = names_;
+  InstallPolicyLocked(std::move(*policy), old_names);
+  if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
+  ResetPushedLocked();
+  return ReloadSucceededLocked(trigger);
 }
 
 namespace {

@@ -24,6 +24,19 @@
 // beyond the hysteresis are pushed. Static mode pushes nothing after the
 // plan, whose assured rates are the guarantees.
 //
+// An apply-plan without a reply (a call timeout, the socket closed mid-call)
+// leaves it unknown whether the dataplane applied the reload's plan. The
+// policy was valid (it compiled and passed every check here), so it becomes
+// the one in force either way: Reload() keeps it, drops the connection and
+// pushes it again on a new one at once (or on the next connection, if the
+// dataplane is away). Pushing a plan again is harmless: same ids, so queues
+// and counters carry over. Only a definite refusal of it (a reply with a
+// result other than ok, and its reason) brings the previous policy back:
+// it is pushed on the same connection and the reload counts as failed
+// (shaper_policy_valid 0, "policy reload failed"). The hello says which
+// generation the dataplane runs, not which plan, so it is only logged
+// (found_generation=G on "plan applied").
+//
 // Tenant ids across a control restart: the dataplane keeps its plan, queues
 // and counters while the control is down, so a restarted control must number
 // the tenants as the running plan does. With state_path set, the id map is
@@ -144,7 +157,12 @@ class ControlCore {
 
   void InstallPolicyLocked(config::Policy&& policy, const std::vector<std::string>& old_names);
   void ResetPushedLocked();
-  void ConnectLocked(uint64_t now_ns);
+  // Returns the dataplane's reason when it refused an unconfirmed reload's
+  // policy and the previous one went back in force (FallBackLocked).
+  std::optional<std::string> ConnectLocked(uint64_t now_ns);
+  void FallBackLocked(const std::string& reason);
+  ReloadOutcome ReloadFailedLocked(std::string_view trigger, std::string error);
+  ReloadOutcome ReloadSucceededLocked(std::string_view trigger);
   void DisconnectLocked(std::string_view reason);
   void SampleAndAllocateLocked(uint64_t now_ns, bool allocate);
   void PushRatesLocked();
@@ -170,6 +188,16 @@ class ControlCore {
   uint32_t dp_max_tenants_ = UINT32_MAX;
   std::vector<std::string> port_names_;  // from the hello, for the port label
   uint64_t generation_ = 0;  // plan in force at the dataplane; 0 = none pushed
+
+  // Set while policy_ comes from a reload whose apply-plan went unanswered
+  // and no connection has confirmed it yet: what the dataplane last accepted,
+  // to fall back to if it refuses policy_ outright.
+  struct Unconfirmed {
+    config::Policy previous;
+    dpclient::TenantIds previous_ids;
+    std::string trigger;  // of the latest reload, for its failure log
+  };
+  std::optional<Unconfirmed> unconfirmed_;
   uint64_t next_connect_ns_ = 0;
   uint64_t backoff_ns_ = 0;
   uint32_t connect_failures_ = 0;

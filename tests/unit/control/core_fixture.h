@@ -6,11 +6,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <expected>
 #include <filesystem>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,9 +22,50 @@
 
 #include "control/daemon/core.h"
 #include "control/daemon/log.h"
+#include "control/dpclient/dataplane_client.h"
 #include "tests/unit/control/test_env.h"
 
 namespace shaper::testing {
+
+// What the next apply-plan on the core's connection does instead of a plain
+// call: both end without a reply, as a call timeout or a socket closed
+// mid-call do, so the control cannot tell whether the dataplane applied it.
+enum class ApplyFault : uint8_t {
+  kNone,
+  kReplyLost,  // the dataplane gets the plan (and applies it); its reply is lost
+  kNotSent,    // the connection breaks before the plan reaches the dataplane
+};
+
+// The real client, with ApplyFault injected into apply-plan (once per fault set).
+class FaultyApi : public dpclient::DataplaneApi {
+ public:
+  FaultyApi(std::unique_ptr<dpclient::DataplaneApi> inner, std::atomic<ApplyFault>& fault)
+      : inner_(std::move(inner)), fault_(fault) {}
+  std::expected<dpclient::HelloInfo, std::string> Hello(std::string_view client_name) override {
+    return inner_->Hello(client_name);
+  }
+  std::expected<dpclient::DpReply, std::string> ApplyPlan(
+      std::span<const std::byte> plan) override {
+    switch (fault_.exchange(ApplyFault::kNone)) {
+      case ApplyFault::kNone:
+        return inner_->ApplyPlan(plan);
+      case ApplyFault::kReplyLost:
+        if (auto reply = inner_->ApplyPlan(plan); !reply) return reply;
+        return std::unexpected("apply-plan: connection closed before the reply (test)");
+      case ApplyFault::kNotSent:
+        return std::unexpected("apply-plan: send: Broken pipe (test)");
+    }
+    return std::unexpected("?");
+  }
+  std::expected<dpclient::DpReply, std::string> UpdateRates(
+      std::span<const std::byte> rates) override {
+    return inner_->UpdateRates(rates);
+  }
+
+ private:
+  std::unique_ptr<dpclient::DataplaneApi> inner_;
+  std::atomic<ApplyFault>& fault_;
+};
 
 class CoreFixture : public ::testing::Test {
  protected:
@@ -45,9 +89,17 @@ class CoreFixture : public ::testing::Test {
   void StartCore(control::CoreOptions options = {}) {
     core_.reset();
     options.policy_path = policy_path_;
+    auto connect = control::SocketConnector(dir_ + "/dp.sock", std::chrono::milliseconds(2000));
+    control::DataplaneConnector connector =
+        [this, connect]() -> std::expected<std::unique_ptr<dpclient::DataplaneApi>, std::string> {
+      if (unreachable_) return std::unexpected("connect: Connection refused (test)");
+      auto api = connect();
+      if (!api) return api;
+      return std::make_unique<FaultyApi>(std::move(*api), next_apply_fault_);
+    };
     core_ = std::make_unique<control::ControlCore>(
-        options, control::SocketConnector(dir_ + "/dp.sock", std::chrono::milliseconds(2000)),
-        [this] { return now_ns_.load(); }, [] { return 1'800'000'000.0; }, log_);
+        options, std::move(connector), [this] { return now_ns_.load(); },
+        [] { return 1'800'000'000.0; }, log_);
     auto started = core_->Start();
     ASSERT_TRUE(started.has_value()) << started.error();
   }
@@ -84,6 +136,9 @@ class CoreFixture : public ::testing::Test {
   std::atomic<uint64_t> now_ns_{1'000'000'000};
   std::vector<std::string> log_lines_;
   control::Logger log_{control::LogLevel::kDebug, [this](std::string_view line) { log_lines_.emplace_back(line); }};
+  // Faults on the core's connections (FaultyApi); the dataplane itself keeps serving.
+  std::atomic<ApplyFault> next_apply_fault_{ApplyFault::kNone};
+  std::atomic<bool> unreachable_{false};
   std::unique_ptr<InProcessDataplane> dataplane_;
   std::unique_ptr<control::ControlCore> core_;
 };

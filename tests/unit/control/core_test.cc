@@ -316,6 +316,97 @@ TEST_F(ControlCoreTest, ReloadsWhileTheDataplaneIsAwayNeverReuseARemovedTenantsI
   EXPECT_EQ(dataplane_->received().ids.at("f"), b_id);
 }
 
+// A reload whose apply-plan ends without a reply (a call timeout, the
+// socket closed mid-call): whether or not the dataplane applied the plan, the
+// reloaded (valid) policy ends in force, never the previous one pushed back
+// over it. The dataplane here runs kPolicy2 at the end: b gone, d in, a and
+// c under their old ids; the control says the policy is valid.
+class UnansweredReloadTest : public ControlCoreTest {
+ protected:
+  double Gauge(const std::string& family) {
+    for (const auto& f : core_->CollectMetrics(false)) {
+      if (f.name == family) return f.metric.at(0).gauge.value;
+    }
+    return -1;
+  }
+  bool Logged(std::string_view msg, std::string_view text = "") const {
+    for (const std::string& line : log_lines_) {
+      if (line.find(msg) != std::string::npos && line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  void ExpectPolicy2InForce(const shaper::testing::Received& before, uint64_t plans_since) {
+    const auto now = dataplane_->received();
+    EXPECT_EQ(now.plans, before.plans + plans_since);
+    std::set<std::string> names;
+    for (const auto& [name, id] : now.ids) names.insert(name);
+    EXPECT_EQ(names, (std::set<std::string>{"default", "a", "c", "d"}));
+    EXPECT_EQ(now.ids.at("a"), before.ids.at("a"));
+    EXPECT_EQ(now.ids.at("c"), before.ids.at("c"));
+    EXPECT_TRUE(core_->dataplane_up());
+    EXPECT_EQ(core_->plan_generation(), now.generation);
+    EXPECT_TRUE(core_->Status()["policy_valid"].get<bool>());
+    EXPECT_EQ(Gauge("shaper_policy_valid"), 1);
+    EXPECT_EQ(core_->Status()["reloads"]["error"].get<uint64_t>(), 0u);
+    EXPECT_FALSE(Logged("policy reload failed"));
+    EXPECT_TRUE(core_->Explain("d")["ok"].get<bool>());
+  }
+  // Past the capped backoff, with a live heartbeat.
+  void TickLater() {
+    now_ns_ += 3'000'000'000;
+    dataplane_->segment().Heartbeat(now_ns_);
+    core_->Tick();
+  }
+};
+
+TEST_F(UnansweredReloadTest, AppliedButReplyLostEndsWithTheReloadedPolicy) {
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  const auto before = dataplane_->received();
+  shaper::testing::WriteByRename(policy_path_, kPolicy2);
+  next_apply_fault_ = shaper::testing::ApplyFault::kReplyLost;
+  const ReloadOutcome out = core_->Reload("test");
+  EXPECT_TRUE(out.ok) << out.error;
+  EXPECT_EQ(out.tenants, 3u);
+  // Applied once unanswered, then pushed again on a new connection.
+  ExpectPolicy2InForce(before, 2);
+  EXPECT_TRUE(Logged("plan applied", "policy=\"unanswered reload, pushed again\""));
+  TickLater();
+  ExpectPolicy2InForce(before, 2);
+}
+
+TEST_F(UnansweredReloadTest, NeverReachedTheDataplaneEndsWithTheReloadedPolicy) {
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  const auto before = dataplane_->received();
+  shaper::testing::WriteByRename(policy_path_, kPolicy2);
+  next_apply_fault_ = shaper::testing::ApplyFault::kNotSent;
+  const ReloadOutcome out = core_->Reload("test");
+  EXPECT_TRUE(out.ok) << out.error;
+  ExpectPolicy2InForce(before, 1);
+}
+
+// The dataplane applied the plan, lost the reply, and cannot be reached for a
+// while: the reload stands (as one made while the dataplane is away) and the
+// next connection pushes the reloaded policy, not the previous one.
+TEST_F(UnansweredReloadTest, DataplaneAwayAfterwardsGetsTheReloadedPolicyOnReconnection) {
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  const auto before = dataplane_->received();
+  shaper::testing::WriteByRename(policy_path_, kPolicy2);
+  next_apply_fault_ = shaper::testing::ApplyFault::kReplyLost;
+  unreachable_ = true;
+  const ReloadOutcome out = core_->Reload("test");
+  EXPECT_TRUE(out.ok) << out.error;
+  EXPECT_FALSE(core_->dataplane_up());
+  EXPECT_EQ(dataplane_->received().plans, before.plans + 1);
+  TickLater();
+  EXPECT_FALSE(core_->dataplane_up());
+  unreachable_ = false;
+  TickLater();
+  ExpectPolicy2InForce(before, 2);
+}
+
 TEST_F(ControlCoreTest, AdminSocketStatusExplainReload) {
   const std::string path = dir_ + "/control.sock";
   auto admin = AdminServer::Create(

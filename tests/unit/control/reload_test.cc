@@ -331,5 +331,51 @@ TEST_F(TwoClassDataplaneTest, ThreeClassPolicyIsRefusedWithTheDataplanesReason) 
   EXPECT_TRUE(logged) << "the refused first plan is logged with the dataplane's reason";
 }
 
+// A reload whose apply-plan ends without a reply before the plan reached the
+// dataplane; pushed again on a new connection, the plan is refused outright
+// (3 classes on a --max-classes 2 dataplane). The previous policy goes back in
+// force on that connection and the reload counts as failed, with the
+// dataplane's reason, exactly as a refusal on the first call does (above).
+TEST_F(TwoClassDataplaneTest, UnansweredReloadRefusedWhenPushedAgainKeepsThePrevious) {
+  ASSERT_NO_FATAL_FAILURE(StartDataplane(2));
+  const std::string two = std::string(kTwoClasses) + std::string(kTenantsABCOnly);
+  const std::string three =
+      std::string(kTwoClasses) + std::string(kScavenger) + std::string(kTenantsABCOnly);
+  shaper::testing::WriteByRename(policy_path_, two);
+  ASSERT_NO_FATAL_FAILURE(StartCore());
+  core_->Tick();
+  ASSERT_TRUE(core_->dataplane_up());
+  const Received before = dataplane_->received();
+
+  shaper::testing::WriteByRename(policy_path_, three);
+  next_apply_fault_ = shaper::testing::ApplyFault::kNotSent;
+  const ReloadOutcome out = core_->Reload("test");
+  EXPECT_FALSE(out.ok);
+  EXPECT_NE(out.error.find("plan has 3 classes; this dataplane was started with --max-classes 2"),
+            std::string::npos)
+      << out.error;
+  // The previous plan, pushed again on the new connection.
+  const Received now = dataplane_->received();
+  EXPECT_EQ(now.plans, before.plans + 1);
+  EXPECT_EQ(now.ids, before.ids);
+  EXPECT_EQ(core_->plan_generation(), now.generation);
+  EXPECT_TRUE(core_->dataplane_up());
+  EXPECT_FALSE(core_->Status()["policy_valid"].get<bool>());
+  EXPECT_EQ(core_->Status()["reloads"]["error"].get<uint64_t>(), 1u);
+  EXPECT_EQ(core_->Status()["reloads"]["success"].get<uint64_t>(), 0u);
+  EXPECT_EQ(Classes("shaper_tenant_transmit_bytes_total"),
+            (std::set<std::string>{"realtime", "bulk"}));
+  bool failed = false;
+  bool previous = false;
+  for (const std::string& line : log_lines_) {
+    failed = failed || (line.find("policy reload failed") != std::string::npos &&
+                        line.find("--max-classes 2") != std::string::npos);
+    previous = previous || (line.find("plan applied") != std::string::npos &&
+                            line.find("previous, the reload's was refused") != std::string::npos);
+  }
+  EXPECT_TRUE(failed) << "the reload failure is logged with the dataplane's reason";
+  EXPECT_TRUE(previous) << "the plan pushed back is logged as the previous policy";
+}
+
 }  // namespace
 }  // namespace shaper::control
