@@ -415,6 +415,8 @@ struct ScrapeResult {
   HttpResult all;              // /metrics/tenants, median time of reps
   HttpResult top;              // /metrics
   double collect_seconds = 0;  // CollectMetrics(all) alone: building the families, no text
+  double text_seconds =
+      0;  // AppendMetricsText(all) alone: the text /metrics/tenants serves, no HTTP
   // The slowest allocation tick while a /metrics/tenants scrape runs beside
   // it, against the median tick with no scrape: how long the scrape holds the
   // core's lock over the control loop.
@@ -476,6 +478,15 @@ std::expected<ScrapeResult, std::string> BenchScrape(const std::string& policy_p
     if (families.empty()) return std::unexpected("CollectMetrics returned no families");
   }
   r.collect_seconds = Summarize(std::move(collect)).median;
+  std::vector<double> text;
+  for (int i = 0; i < reps; ++i) {
+    const auto start = Clock::now();
+    std::string body;
+    core.AppendMetricsText(true, body);
+    text.push_back(Since(start));
+    if (body.empty()) return std::unexpected("AppendMetricsText wrote nothing");
+  }
+  r.text_seconds = Summarize(std::move(text)).median;
 
   auto server = control::MetricsServer::Start("127.0.0.1:0", core);
   if (!server) return std::unexpected("metrics server: " + server.error());
@@ -649,6 +660,7 @@ int Run(bool smoke, bool json_out) {
   j["scrape_bytes_" + big_name] = scrape->all.body_bytes;
   j["scrape_series_" + big_name] = scrape->all.series;
   j["scrape_collect_seconds_" + big_name] = scrape->collect_seconds;
+  j["scrape_text_seconds_" + big_name] = scrape->text_seconds;
   j["scrape_top_seconds_" + big_name] = scrape->top.seconds;
   j["scrape_top_bytes_" + big_name] = scrape->top.body_bytes;
   j["tick_max_during_scrape_seconds_" + big_name] = scrape->tick_max_during_scrape;
@@ -661,12 +673,14 @@ int Run(bool smoke, bool json_out) {
   say(fmt::format("  /metrics/tenants (all)  {:>12}  {:>9.1f} MiB  {:>9} series",
                   Ms(scrape->all.seconds), static_cast<double>(scrape->all.body_bytes) / (1 << 20),
                   scrape->all.series));
-  say(fmt::format("    of which CollectMetrics (families, no text) {}",
+  say(fmt::format("    of which the text alone (AppendMetricsText)  {}", Ms(scrape->text_seconds)));
+  say(fmt::format("    CollectMetrics alone (families, not served)  {}",
                   Ms(scrape->collect_seconds)));
   say(fmt::format("  /metrics (top-N)        {:>12}  {:>9.1f} KiB  {:>9} series",
                   Ms(scrape->top.seconds), static_cast<double>(scrape->top.body_bytes) / 1024,
                   scrape->top.series));
-  say(fmt::format("  allocation tick: median {} alone, slowest {} beside a /metrics/tenants scrape"
+  say(
+      fmt::format("  allocation tick: median {} alone, slowest {} beside a /metrics/tenants scrape"
                   " ({:.1f}x)",
                   Ms(scrape->tick_median_alone), Ms(scrape->tick_max_during_scrape),
                   scrape->tick_max_during_scrape / std::max(scrape->tick_median_alone, 1e-9)));
