@@ -54,36 +54,28 @@ double Bytes(uint64_t bps) {
   return static_cast<double>(bps) / 8.0;
 }
 
-// The per-tenant families, in the order both CollectMetrics and
-// AppendMetricsText give them.
-struct FamilySpec {
-  const char* name;
-  const char* help;
-  MetricType type;
-};
-constexpr FamilySpec kTxBytes{"shaper_tenant_transmit_bytes_total",
-                              "Bytes transmitted per tenant, direction and class",
-                              MetricType::Counter};
-constexpr FamilySpec kTxPackets{"shaper_tenant_transmit_packets_total",
-                                "Packets transmitted per tenant, direction and class",
-                                MetricType::Counter};
-constexpr FamilySpec kArrival{
+// The per-tenant families, without samples, in the order both CollectMetrics
+// and AppendMetricsText give them.
+const MetricFamily kTxBytes =
+    Family("shaper_tenant_transmit_bytes_total",
+           "Bytes transmitted per tenant, direction and class", MetricType::Counter);
+const MetricFamily kTxPackets =
+    Family("shaper_tenant_transmit_packets_total",
+           "Packets transmitted per tenant, direction and class", MetricType::Counter);
+const MetricFamily kArrival = Family(
     "shaper_tenant_arrival_bytes_total",
-    "Bytes offered to the scheduler per tenant and direction (before drops)", MetricType::Counter};
-constexpr FamilySpec kDrops{"shaper_tenant_drop_packets_total",
-                            "Packets dropped per tenant, direction and reason",
-                            MetricType::Counter};
-constexpr FamilySpec kQueue{"shaper_tenant_queue_bytes",
-                            "Bytes queued per tenant, direction and class", MetricType::Gauge};
-constexpr FamilySpec kRate{"shaper_tenant_rate_bytes_per_second",
-                           "Per tenant and direction: allocated (assured rate in force), demand "
-                           "(estimated), guaranteed and ceiling (from the policy)",
-                           MetricType::Gauge};
+    "Bytes offered to the scheduler per tenant and direction (before drops)", MetricType::Counter);
+const MetricFamily kDrops =
+    Family("shaper_tenant_drop_packets_total", "Packets dropped per tenant, direction and reason",
+           MetricType::Counter);
+const MetricFamily kQueue = Family(
+    "shaper_tenant_queue_bytes", "Bytes queued per tenant, direction and class", MetricType::Gauge);
+const MetricFamily kRate =
+    Family("shaper_tenant_rate_bytes_per_second",
+           "Per tenant and direction: allocated (assured rate in force), demand "
+           "(estimated), guaranteed and ceiling (from the policy)",
+           MetricType::Gauge);
 constexpr const char* kRateKinds[] = {"allocated", "demand", "guaranteed", "ceiling"};
-
-MetricFamily Family(const FamilySpec& spec) {
-  return Family(spec.name, spec.help, spec.type);
-}
 
 // `,NAME="VALUE"} `: the last label of a sample, its closing brace and the
 // space before the value.
@@ -319,12 +311,12 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
   const std::vector<MetricsSnapshot::TenantRow>& rows = snap.rows;
   const std::vector<std::string>& class_names = snap.class_names;
 
-  MetricFamily tx_bytes = Family(kTxBytes);
-  MetricFamily tx_packets = Family(kTxPackets);
-  MetricFamily arrival = Family(kArrival);
-  MetricFamily drops = Family(kDrops);
-  MetricFamily queue = Family(kQueue);
-  MetricFamily rate = Family(kRate);
+  MetricFamily tx_bytes = kTxBytes;
+  MetricFamily tx_packets = kTxPackets;
+  MetricFamily arrival = kArrival;
+  MetricFamily drops = kDrops;
+  MetricFamily queue = kQueue;
+  MetricFamily rate = kRate;
   const size_t classes = class_names.size();
   tx_bytes.metric.reserve(rows.size() * config::kDirections * classes);
   tx_packets.metric.reserve(rows.size() * config::kDirections * classes);
@@ -410,7 +402,7 @@ void ControlCore::AppendMetricsText(bool all_tenants, std::string& out) const {
   const size_t lines = 3 * classes + 1 + abi::kDropReasons + kind_tails.size();
   out.reserve(out.size() + head_bytes * lines + heads.size() * lines * 72);
 
-  auto header = [&](const FamilySpec& spec) { out += serializer.Serialize({Family(spec)}); };
+  auto header = [&](const MetricFamily& family) { out += serializer.Serialize({family}); };
   auto sample = [&](std::string_view name, const std::string& head, std::string_view tail,
                     double value) {
     out += name;
@@ -420,9 +412,9 @@ void ControlCore::AppendMetricsText(bool all_tenants, std::string& out) const {
     out += '\n';
   };
   // One family after the other, tenants in id order, as CollectMetrics.
-  auto each = [&](const FamilySpec& spec, auto&& write) {
-    header(spec);
-    const std::string_view name = spec.name;
+  auto each = [&](const MetricFamily& family, auto&& write) {
+    header(family);
+    const std::string_view name = family.name;
     for (size_t i = 0; i < snap.rows.size(); ++i) {
       for (uint32_t d = 0; d < config::kDirections; ++d) {
         write(name, heads[i * config::kDirections + d], snap.rows[i].dir[d]);
