@@ -8,9 +8,11 @@
 #include <prometheus/text_serializer.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <string_view>
 
 namespace shaper::control {
 namespace {
@@ -22,17 +24,28 @@ bool AcceptsGzip(mg_connection* conn) {
 
 // gzip of the whole body; empty when zlib fails (the caller then sends it
 // uncompressed). Level 1: at 100k tenants the body is 266 MiB, and the
-// default level would cost more than writing the text.
-std::string Gzip(const std::string& body) {
+// default level would cost more than writing the text. zlib counts in
+// 32 bits, so both sides go in pieces of at most 1 GiB.
+std::string Gzip(std::string_view body) {
+  constexpr size_t kPiece = size_t{1} << 30;
   z_stream zs{};
   if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY) != Z_OK)
     return {};
-  std::string out(deflateBound(&zs, body.size()), '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data()));
-  zs.avail_in = static_cast<uInt>(body.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int ret = deflate(&zs, Z_FINISH);
+  std::string out(std::max<size_t>(body.size() / 4, 4096), '\0');
+  size_t in_pos = 0;
+  int ret = Z_OK;
+  while (ret == Z_OK) {
+    if (zs.avail_in == 0) {
+      const size_t n = std::min(body.size() - in_pos, kPiece);
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data() + in_pos));
+      zs.avail_in = static_cast<uInt>(n);
+      in_pos += n;
+    }
+    if (zs.total_out == out.size()) out.resize(out.size() * 2);
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+    zs.avail_out = static_cast<uInt>(std::min(out.size() - zs.total_out, kPiece));
+    ret = deflate(&zs, in_pos == body.size() ? Z_FINISH : Z_NO_FLUSH);
+  }
   out.resize(zs.total_out);
   deflateEnd(&zs);
   return ret == Z_STREAM_END ? out : std::string();

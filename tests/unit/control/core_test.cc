@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <cstdio>
@@ -291,6 +292,48 @@ TEST_F(ControlCoreTest, MetricsTextIsWhatTextSerializerWritesOfTheFamilies) {
               std::string::npos)
         << tenant << "\n"
         << all;
+  }
+}
+
+// Both paths over HTTP: the exposer_* families, then the core's text; gzip
+// when the client accepts it (Prometheus does), inflating to the same text.
+TEST_F(ControlCoreTest, MetricsServedPlainAndGzipped) {
+  const int port = shaper::testing::FreeTcpPort();
+  auto metrics = MetricsServer::Start("127.0.0.1:" + std::to_string(port), *core_);
+  ASSERT_TRUE(metrics.has_value()) << metrics.error();
+  core_->Tick();
+  GreedyTick({"a", "b", "c"});
+  auto gunzip = [](const std::string& in) {
+    z_stream zs{};
+    std::string out;
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return out;
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    int ret = Z_OK;
+    char buf[1 << 14];
+    while (ret == Z_OK) {
+      zs.next_out = reinterpret_cast<Bytef*>(buf);
+      zs.avail_out = sizeof(buf);
+      ret = inflate(&zs, Z_NO_FLUSH);
+      out.append(buf, sizeof(buf) - zs.avail_out);
+    }
+    inflateEnd(&zs);
+    return ret == Z_STREAM_END ? out : std::string();
+  };
+  for (const bool all : {false, true}) {
+    const std::string path = all ? "/metrics/tenants" : "/metrics";
+    std::string core_text;
+    core_->AppendMetricsText(all, core_text);
+    const std::string plain = HttpGet(port, path);
+    EXPECT_TRUE(plain.starts_with("# HELP exposer_transferred_bytes_total ")) << plain;
+    EXPECT_TRUE(plain.ends_with(core_text)) << path << "\n" << plain;
+    EXPECT_NE(plain.find("\nexposer_scrapes_total "), std::string::npos) << plain;
+    const std::string gzipped = HttpGet(port, path, "Accept-Encoding: gzip\r\n");
+    ASSERT_GE(gzipped.size(), 2u);
+    EXPECT_EQ(gzipped.substr(0, 2), "\x1f\x8b") << path;
+    const std::string inflated = gunzip(gzipped);
+    EXPECT_TRUE(inflated.ends_with(core_text)) << path << "\n" << inflated;
+    EXPECT_TRUE(inflated.starts_with("# HELP exposer_transferred_bytes_total ")) << inflated;
   }
 }
 
