@@ -14,8 +14,9 @@
 //               does) before answering.
 //   scrape      a real ControlCore connected to that server, the stats
 //               segment holding counters for every tenant, two allocation
-//               ticks, then HTTP GETs of /metrics/tenants (every tenant) and
-//               /metrics (top-N, the baseline) over 127.0.0.1.
+//               ticks, then HTTP GETs of /metrics/tenants (every tenant; also
+//               with Accept-Encoding: gzip) and /metrics (top-N, the
+//               baseline) over 127.0.0.1.
 //
 // Targets (DESIGN.md) are printed with PASS or SHORT; a miss never fails the
 // process: timings depend on the machine, and CI runs only --smoke.
