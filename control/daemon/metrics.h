@@ -8,7 +8,7 @@
 // (3M series) building and serializing those was nearly all of a 4.5 s
 // scrape. The core writes the text itself (ControlCore::AppendMetricsText,
 // byte for byte what TextSerializer would write), and these handlers serve it
-// as the Exposer's did: the same exposer_* families first, gzip when the
+// as the Exposer did: the same exposer_* families first, gzip (level 1) when the
 // client accepts it.
 #pragma once
 
