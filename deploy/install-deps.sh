@@ -10,7 +10,7 @@ build_pkgs=(
   build-essential g++ pkg-config meson ninja-build
   dpdk dpdk-dev libdpdk-dev
   libbpf-dev libxdp-dev bpftool clang llvm libclang-rt-14-dev
-  libyaml-dev libyaml-cpp-dev prometheus-cpp-dev
+  libyaml-dev libyaml-cpp-dev prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libelf-dev zlib1g-dev

@@ -3,7 +3,7 @@
 // so journald keeps it readable and Loki/grep can pick fields out of it.
 //
 // A Logger is a level plus a sink; tests give it a sink that records lines.
-// It is called from the event loop only (the Exposer threads never log).
+// It is called from the event loop only (the metrics server's threads never log).
 #pragma once
 
 #include <cstdint>

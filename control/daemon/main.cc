@@ -4,8 +4,8 @@
 //
 // One thread runs the event loop below: poll() on a timerfd (the tick), a
 // signalfd (SIGHUP reloads, SIGINT/SIGTERM exit cleanly), the inotify watch
-// on the policy directory and the admin socket. The Exposer's own threads
-// serve /metrics; they only read the core's state under its mutex.
+// on the policy directory and the admin socket. The metrics server's own
+// threads (civetweb) serve /metrics; they only read the core's state under its mutex.
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
   const Logger log(*level);
 
   // SIGHUP/SIGINT/SIGTERM are read from a signalfd: block them before any
-  // thread (the Exposer's) starts, so every thread inherits the mask.
+  // thread (the metrics server's) starts, so every thread inherits the mask.
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGHUP);

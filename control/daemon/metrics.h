@@ -1,45 +1,45 @@
-// The Prometheus side of shaper-control: a Collectable that asks the core
-// for its families at scrape time, and the Exposer that serves it.
+// The Prometheus side of shaper-control: an HTTP server (civetweb) whose
+// handlers ask the core for the text at scrape time.
 //   /metrics          aggregates + the top-N tenants by rate
 //   /metrics/tenants  every tenant (can be large: scrape less often)
+//
+// Why not prometheus::Exposer: it serializes whatever a Collectable returns,
+// so every series must first be a prometheus::ClientMetric; at 100k tenants
+// (3M series) building and serializing those was nearly all of a 4.5 s
+// scrape. The core writes the text itself (ControlCore::AppendMetricsText,
+// byte for byte what TextSerializer would write), and these handlers serve it
+// as the Exposer did: the same exposer_* families first, gzip (level 1) when the
+// client accepts it.
 #pragma once
 
 #include <expected>
 #include <memory>
 #include <string>
 
-#include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
-
 #include "control/daemon/core.h"
+
+class CivetServer;
 
 namespace shaper::control {
 
-class CoreCollector : public prometheus::Collectable {
- public:
-  CoreCollector(const ControlCore& core, bool all_tenants) : core_(core), all_tenants_(all_tenants) {}
-  std::vector<prometheus::MetricFamily> Collect() const override { return core_.CollectMetrics(all_tenants_); }
-
- private:
-  const ControlCore& core_;
-  bool all_tenants_;
-};
+class MetricsEndpoint;
 
 // Serves the core's metrics on `address` (host:port). Fails with a message
 // naming the address when it cannot listen (port taken, bad address).
 class MetricsServer {
  public:
-  static std::expected<std::unique_ptr<MetricsServer>, std::string> Start(const std::string& address,
-                                                                         const ControlCore& core);
+  static std::expected<std::unique_ptr<MetricsServer>, std::string> Start(
+      const std::string& address, const ControlCore& core);
   ~MetricsServer();
   // The bound port (useful with port 0).
-  int port() const;
+  int port() const { return port_; }
 
  private:
-  MetricsServer() = default;
-  std::shared_ptr<CoreCollector> top_;
-  std::shared_ptr<CoreCollector> all_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  MetricsServer();
+  std::unique_ptr<MetricsEndpoint> top_;
+  std::unique_ptr<MetricsEndpoint> all_;
+  std::unique_ptr<CivetServer> server_;
+  int port_ = 0;
 };
 
 }  // namespace shaper::control

@@ -14,8 +14,9 @@
 //               does) before answering.
 //   scrape      a real ControlCore connected to that server, the stats
 //               segment holding counters for every tenant, two allocation
-//               ticks, then HTTP GETs of /metrics/tenants (every tenant) and
-//               /metrics (top-N, the baseline) over 127.0.0.1.
+//               ticks, then HTTP GETs of /metrics/tenants (every tenant; also
+//               with Accept-Encoding: gzip) and /metrics (top-N, the
+//               baseline) over 127.0.0.1.
 //
 // Targets (DESIGN.md) are printed with PASS or SHORT; a miss never fails the
 // process: timings depend on the machine, and CI runs only --smoke.
@@ -376,8 +377,9 @@ struct HttpResult {
   bool ok = false;
 };
 
-// GET over HTTP/1.0; timed from connect to the server closing.
-HttpResult HttpGet(int port, const std::string& path) {
+// GET over HTTP/1.0; timed from connect to the server closing. With `gzip`
+// the request accepts a gzip body, and sample lines are not counted.
+HttpResult HttpGet(int port, const std::string& path, bool gzip = false) {
   HttpResult r;
   const auto start = Clock::now();
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -388,7 +390,8 @@ HttpResult HttpGet(int port, const std::string& path) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" +
+                            (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
     if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
       char buf[1 << 16];
       ssize_t n;
@@ -402,6 +405,7 @@ HttpResult HttpGet(int port, const std::string& path) {
          body != std::string::npos;
   if (!r.ok) return r;
   r.body_bytes = response.size() - body - 4;
+  if (gzip) return r;
   for (size_t line = body + 4; line < response.size();) {
     const size_t end = std::min(response.find('\n', line), response.size());
     if (end > line && response[line] != '#') ++r.series;
@@ -415,6 +419,11 @@ struct ScrapeResult {
   HttpResult all;              // /metrics/tenants, median time of reps
   HttpResult top;              // /metrics
   double collect_seconds = 0;  // CollectMetrics(all) alone: building the families, no text
+  // AppendMetricsText(all) alone: the text /metrics/tenants serves, no HTTP.
+  double text_seconds = 0;
+  // /metrics/tenants asked with Accept-Encoding: gzip, as Prometheus asks
+  // (series not counted: the body is compressed).
+  HttpResult all_gzip;
   // The slowest allocation tick while a /metrics/tenants scrape runs beside
   // it, against the median tick with no scrape: how long the scrape holds the
   // core's lock over the control loop.
@@ -476,15 +485,25 @@ std::expected<ScrapeResult, std::string> BenchScrape(const std::string& policy_p
     if (families.empty()) return std::unexpected("CollectMetrics returned no families");
   }
   r.collect_seconds = Summarize(std::move(collect)).median;
+  std::vector<double> text;
+  for (int i = 0; i < reps; ++i) {
+    const auto start = Clock::now();
+    std::string body;
+    core.AppendMetricsText(true, body);
+    text.push_back(Since(start));
+    if (body.empty()) return std::unexpected("AppendMetricsText wrote nothing");
+  }
+  r.text_seconds = Summarize(std::move(text)).median;
 
   auto server = control::MetricsServer::Start("127.0.0.1:0", core);
   if (!server) return std::unexpected("metrics server: " + server.error());
   const int port = (*server)->port();
-  auto time_path = [&](const std::string& path) -> std::expected<HttpResult, std::string> {
+  auto time_path = [&](const std::string& path,
+                       bool gzip = false) -> std::expected<HttpResult, std::string> {
     std::vector<double> seconds;
     HttpResult last;
     for (int i = 0; i < reps; ++i) {
-      last = HttpGet(port, path);
+      last = HttpGet(port, path, gzip);
       if (!last.ok) return std::unexpected(fmt::format("GET {} on port {} failed", path, port));
       seconds.push_back(last.seconds);
     }
@@ -495,8 +514,11 @@ std::expected<ScrapeResult, std::string> BenchScrape(const std::string& policy_p
   if (!all) return std::unexpected(all.error());
   auto top = time_path("/metrics");
   if (!top) return std::unexpected(top.error());
+  auto all_gzip = time_path("/metrics/tenants", true);
+  if (!all_gzip) return std::unexpected(all_gzip.error());
   r.all = *all;
   r.top = *top;
+  r.all_gzip = *all_gzip;
 
   auto tick = [&] {
     const auto start = Clock::now();
@@ -649,6 +671,9 @@ int Run(bool smoke, bool json_out) {
   j["scrape_bytes_" + big_name] = scrape->all.body_bytes;
   j["scrape_series_" + big_name] = scrape->all.series;
   j["scrape_collect_seconds_" + big_name] = scrape->collect_seconds;
+  j["scrape_text_seconds_" + big_name] = scrape->text_seconds;
+  j["scrape_gzip_seconds_" + big_name] = scrape->all_gzip.seconds;
+  j["scrape_gzip_bytes_" + big_name] = scrape->all_gzip.body_bytes;
   j["scrape_top_seconds_" + big_name] = scrape->top.seconds;
   j["scrape_top_bytes_" + big_name] = scrape->top.body_bytes;
   j["tick_max_during_scrape_seconds_" + big_name] = scrape->tick_max_during_scrape;
@@ -661,12 +686,17 @@ int Run(bool smoke, bool json_out) {
   say(fmt::format("  /metrics/tenants (all)  {:>12}  {:>9.1f} MiB  {:>9} series",
                   Ms(scrape->all.seconds), static_cast<double>(scrape->all.body_bytes) / (1 << 20),
                   scrape->all.series));
-  say(fmt::format("    of which CollectMetrics (families, no text) {}",
+  say(fmt::format("    of which the text alone (AppendMetricsText)  {}", Ms(scrape->text_seconds)));
+  say(fmt::format("    CollectMetrics alone (families, not served)  {}",
                   Ms(scrape->collect_seconds)));
+  say(fmt::format(
+      "  /metrics/tenants, gzip  {:>12}  {:>9.1f} MiB  (Accept-Encoding: gzip, as Prometheus)",
+      Ms(scrape->all_gzip.seconds), static_cast<double>(scrape->all_gzip.body_bytes) / (1 << 20)));
   say(fmt::format("  /metrics (top-N)        {:>12}  {:>9.1f} KiB  {:>9} series",
                   Ms(scrape->top.seconds), static_cast<double>(scrape->top.body_bytes) / 1024,
                   scrape->top.series));
-  say(fmt::format("  allocation tick: median {} alone, slowest {} beside a /metrics/tenants scrape"
+  say(
+      fmt::format("  allocation tick: median {} alone, slowest {} beside a /metrics/tenants scrape"
                   " ({:.1f}x)",
                   Ms(scrape->tick_median_alone), Ms(scrape->tick_max_during_scrape),
                   scrape->tick_max_during_scrape / std::max(scrape->tick_median_alone, 1e-9)));

@@ -4,14 +4,15 @@
 // served over HTTP (checked by promtool) and the admin socket.
 #include "control/daemon/core.h"
 
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <cstdio>
 #include <future>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "control/daemon/admin.h"
 #include "control/daemon/metrics.h"
@@ -192,10 +193,14 @@ TEST_F(ControlCoreTest, MetricsPassPromtoolAndTopNLimitsTenants) {
   EXPECT_EQ(SampleValue(top, "shaper_mbuf_pool_in_use"), 1200) << top;
   const std::string all = HttpGet(port, "/metrics/tenants");
   EXPECT_EQ(SampleValue(top, "shaper_dataplane_up"), 1) << top;
-  EXPECT_EQ(SampleValue(all, "shaper_tenant_rate_bytes_per_second{tenant=\"c\",direction=\"download\",kind=\"allocated\"}"),
+  EXPECT_EQ(SampleValue(all,
+                        "shaper_tenant_rate_bytes_per_second{tenant=\"c\",direction=\"download\","
+                        "kind=\"allocated\"}"),
             370e6 / 8)
       << all;
-  EXPECT_EQ(SampleValue(all, "shaper_tenant_arrival_bytes_total{tenant=\"a\",direction=\"download\"}"), 2 * 12.5e6)
+  EXPECT_EQ(
+      SampleValue(all, "shaper_tenant_arrival_bytes_total{tenant=\"a\",direction=\"download\"}"),
+      2 * 12.5e6)
       << all;
   EXPECT_NE(top.find("shaper_allocation_duration_seconds_count 2"), std::string::npos) << top;
 
@@ -220,8 +225,9 @@ TEST_F(ControlCoreTest, TopNKeepsTheBusiestTenants) {
   CoreOptions options;
   options.policy_path = policy_path_;
   options.metrics_top_n = 1;
-  ControlCore core(options, SocketConnector(dir_ + "/dp.sock"), [this] { return now_ns_.load(); },
-                   [] { return 0.0; }, log_);
+  ControlCore core(
+      options, SocketConnector(dir_ + "/dp.sock"), [this] { return now_ns_.load(); },
+      [] { return 0.0; }, log_);
   ASSERT_TRUE(core.Start().has_value());
   core.Tick();
   const auto rx = dataplane_->received();
@@ -244,7 +250,91 @@ TEST_F(ControlCoreTest, TopNKeepsTheBusiestTenants) {
     return names;
   };
   EXPECT_EQ(tenants_in(core.CollectMetrics(false)), std::set<std::string>{"b"});
-  EXPECT_EQ(tenants_in(core.CollectMetrics(true)), (std::set<std::string>{"default", "a", "b", "c"}));
+  EXPECT_EQ(tenants_in(core.CollectMetrics(true)),
+            (std::set<std::string>{"default", "a", "b", "c"}));
+}
+
+// The text /metrics and /metrics/tenants serve (AppendMetricsText, no
+// MetricFamily per tenant series) is byte for byte what TextSerializer makes
+// of CollectMetrics: every family, HELP/TYPE line, label and value, in order.
+TEST_F(ControlCoreTest, MetricsTextIsWhatTextSerializerWritesOfTheFamilies) {
+  const prometheus::TextSerializer serializer;
+  auto check = [&](const char* when) {
+    for (bool all : {false, true}) {
+      std::string text;
+      core_->AppendMetricsText(all, text);
+      EXPECT_EQ(text, serializer.Serialize(core_->CollectMetrics(all)))
+          << when << (all ? ", all tenants" : ", top N");
+    }
+  };
+  check("before connecting (no stats segment)");
+  core_->Tick();
+  const auto rx = dataplane_->received();
+  check("connected, no traffic");
+  // Traffic of every kind the segment counts, in both directions, with
+  // values past 2^53 and fractional byte rates.
+  for (uint32_t d = 0; d < 2; ++d) {
+    dataplane_->AddTraffic(rx.ids.at("a"), d, 1'000'003);
+    dataplane_->AddTraffic(rx.ids.at("c"), d, (uint64_t{1} << 60) + 12345);
+  }
+  GreedyTick({"a", "b", "c"});
+  GreedyTick({"a", "b", "c"});
+  abi::TenantStats* b = dataplane_->segment().tenant(0, rx.ids.at("b"), abi::kUpload);
+  for (uint32_t r = 0; r < abi::kDropReasons; ++r) b->drop_packets[r] = 3 + r;
+  *abi::QueuedBytesOf(b, dataplane_->segment().header().num_classes, 1) = 1514;
+  dataplane_->segment().lcore(0)->malformed_forwarded = 7;
+  check("after traffic and two allocations");
+  std::string all;
+  core_->AppendMetricsText(true, all);
+  for (const char* tenant : {"default", "a", "b", "c"}) {
+    EXPECT_NE(all.find(std::string("shaper_tenant_arrival_bytes_total{tenant=\"") + tenant +
+                       "\",direction=\"download\"} "),
+              std::string::npos)
+        << tenant << "\n"
+        << all;
+  }
+}
+
+// Both paths over HTTP: the exposer_* families, then the core's text; gzip
+// when the client accepts it (Prometheus does), inflating to the same text.
+TEST_F(ControlCoreTest, MetricsServedPlainAndGzipped) {
+  const int port = shaper::testing::FreeTcpPort();
+  auto metrics = MetricsServer::Start("127.0.0.1:" + std::to_string(port), *core_);
+  ASSERT_TRUE(metrics.has_value()) << metrics.error();
+  core_->Tick();
+  GreedyTick({"a", "b", "c"});
+  auto gunzip = [](const std::string& in) {
+    z_stream zs{};
+    std::string out;
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return out;
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    int ret = Z_OK;
+    char buf[1 << 14];
+    while (ret == Z_OK) {
+      zs.next_out = reinterpret_cast<Bytef*>(buf);
+      zs.avail_out = sizeof(buf);
+      ret = inflate(&zs, Z_NO_FLUSH);
+      out.append(buf, sizeof(buf) - zs.avail_out);
+    }
+    inflateEnd(&zs);
+    return ret == Z_STREAM_END ? out : std::string();
+  };
+  for (const bool all : {false, true}) {
+    const std::string path = all ? "/metrics/tenants" : "/metrics";
+    std::string core_text;
+    core_->AppendMetricsText(all, core_text);
+    const std::string plain = HttpGet(port, path);
+    EXPECT_TRUE(plain.starts_with("# HELP exposer_transferred_bytes_total ")) << plain;
+    EXPECT_TRUE(plain.ends_with(core_text)) << path << "\n" << plain;
+    EXPECT_NE(plain.find("\nexposer_scrapes_total "), std::string::npos) << plain;
+    const std::string gzipped = HttpGet(port, path, "Accept-Encoding: gzip\r\n");
+    ASSERT_GE(gzipped.size(), 2u);
+    EXPECT_EQ(gzipped.substr(0, 2), "\x1f\x8b") << path;
+    const std::string inflated = gunzip(gzipped);
+    EXPECT_TRUE(inflated.ends_with(core_text)) << path << "\n" << inflated;
+    EXPECT_TRUE(inflated.starts_with("# HELP exposer_transferred_bytes_total ")) << inflated;
+  }
 }
 
 TEST_F(ControlCoreTest, DataplaneGoneThenBackGetsThePlanAgain) {
@@ -412,11 +502,13 @@ TEST_F(ControlCoreTest, AdminSocketStatusExplainReload) {
   auto admin = AdminServer::Create(
       path, [this](const nlohmann::json& req) { return HandleAdminRequest(*core_, req); }, log_);
   ASSERT_TRUE(admin.has_value()) << admin.error();
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // A second server on a live socket refuses to start.
-  EXPECT_FALSE(AdminServer::Create(path, [](const nlohmann::json&) { return nlohmann::json{}; }, log_).has_value());
+  EXPECT_FALSE(AdminServer::Create(
+                   path, [](const nlohmann::json&) { return nlohmann::json{}; }, log_)
+                   .has_value());
 
   core_->Tick();
   GreedyTick({"a", "b", "c"});
@@ -425,7 +517,8 @@ TEST_F(ControlCoreTest, AdminSocketStatusExplainReload) {
   // The server is served by this thread (as by the event loop): call from another.
   auto call = [&](nlohmann::json request) {
     auto reply = std::async(std::launch::async, [&] { return AdminCall(path, request); });
-    while (reply.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) (*admin)->HandleReady();
+    while (reply.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready)
+      (*admin)->HandleReady();
     auto r = reply.get();
     EXPECT_TRUE(r.has_value()) << r.error();
     return r.value_or(nlohmann::json{});

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,8 +21,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "dataplane/ctl/ctl_server.h"
 #include "dataplane/ctl/stats_segment.h"
@@ -97,17 +96,20 @@ class InProcessDataplane {
       received_.assured_bps.clear();
       for (const abi::PlanTenant& t : plan.tenants()) {
         received_.ids[t.name] = t.id;
-        for (uint32_t d = 0; d < abi::kDirections; ++d) received_.assured_bps[{t.id, d}] = t.rates[d].assured_bps;
+        for (uint32_t d = 0; d < abi::kDirections; ++d)
+          received_.assured_bps[{t.id, d}] = t.rates[d].assured_bps;
       }
       return received_.generation;
     };
     callbacks.on_rates = [this](const ctl::RatesView& rates) -> std::expected<void, std::string> {
       std::lock_guard lock(mu_);
       ++received_.rate_updates;
-      for (const abi::RateEntry& e : rates.entries) received_.assured_bps[{e.tenant_id, e.direction}] = e.assured_bps;
+      for (const abi::RateEntry& e : rates.entries)
+        received_.assured_bps[{e.tenant_id, e.direction}] = e.assured_bps;
       return {};
     };
-    auto server = ctl::CtlServer::Create(options, callbacks, segment_->fd(), segment_->size_bytes());
+    auto server =
+        ctl::CtlServer::Create(options, callbacks, segment_->fd(), segment_->size_bytes());
     if (!server) {
       ADD_FAILURE() << server.error();
       return false;
@@ -171,7 +173,8 @@ inline int FreeTcpPort() {
 }
 
 // GET over HTTP/1.0 (the server closes after the reply); returns the body.
-inline std::string HttpGet(int port, const std::string& path) {
+inline std::string HttpGet(int port, const std::string& path,
+                           const std::string& extra_headers = "") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -181,7 +184,8 @@ inline std::string HttpGet(int port, const std::string& path) {
     close(fd);
     return "";
   }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string req =
+      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + extra_headers + "\r\n";
   if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) < 0) {
     close(fd);
     return "";
@@ -199,7 +203,8 @@ inline std::string HttpGet(int port, const std::string& path) {
 inline double SampleValue(const std::string& text, const std::string& series) {
   size_t pos = 0;
   while ((pos = text.find(series + " ", pos)) != std::string::npos) {
-    if (pos == 0 || text[pos - 1] == '\n') return std::strtod(text.c_str() + pos + series.size() + 1, nullptr);
+    if (pos == 0 || text[pos - 1] == '\n')
+      return std::strtod(text.c_str() + pos + series.size() + 1, nullptr);
     pos += series.size();
   }
   return -1;
