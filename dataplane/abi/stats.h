@@ -47,7 +47,9 @@ namespace shaper::abi {
 inline constexpr uint32_t kStatsMagic = 0x54415453;  // "STAT" little-endian
 // 2: the class stride is the header's num_classes and TenantStats is
 // variable-length (1 had kMaxClasses-wide arrays and a 208-byte TenantStats).
-inline constexpr uint16_t kStatsVersion = 2;
+// 3: TenantStats's arrival counters moved after the drop counters, next to
+// the tx pairs (see TenantStats).
+inline constexpr uint16_t kStatsVersion = 3;
 inline constexpr uint32_t kMaxPorts = 16;
 inline constexpr uint32_t kMaxLcores = 128;
 
@@ -153,10 +155,14 @@ struct ClassTx {
 // TenantStats: step with TenantStatsBytes(num_classes), reach the tails with
 // TxOf and QueuedBytesOf. 88 bytes with 2 classes (1.4 cache lines): at 100k
 // tenants 8.8 MB per direction and lcore, touched only for active tenants.
+// The drops go first: every frame writes its arrival pair, its class's tx
+// pair and queued gauge, and a drop is rare, so the arrival pair sits right
+// before the tx pairs and what a frame writes spans 52 of the 88 bytes (at 2
+// classes), on 1.75 cache lines on average instead of 2.25.
 struct TenantStats {
+  uint64_t drop_packets[kDropReasons];
   uint64_t arrival_packets;  // offered to the scheduler (before drops)
   uint64_t arrival_bytes;
-  uint64_t drop_packets[kDropReasons];
 };
 static_assert(sizeof(TenantStats) == 48);
 static_assert(sizeof(ClassTx) == 16);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <initializer_list>
 
 namespace shaper::bench {
 namespace {
@@ -168,6 +169,7 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
     ++ts.arrival_packets;
     ts.arrival_bytes += m->pkt_len;
     const sched::Verdict verdict = sched_->Enqueue(m, mm->tenant, mm->cls, now_tsc);
+    if (verdict == sched::Verdict::kQueued) PublishQueued(mm->tenant, mm->cls);
     if (verdict != sched::Verdict::kQueued) {
       const auto reason = verdict == sched::Verdict::kDropPoolLow ? abi::DropReason::kPoolLow
                                                                   : abi::DropReason::kQueueFull;
@@ -179,13 +181,15 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
   rte_mbuf* out[2 * kBurst];
   const uint32_t got = sched_->Dequeue(
       now_tsc, out, 2 * kBurst,
-      [this, &stats](rte_mbuf* m, uint32_t tenant, uint32_t /*cls*/, sched::DropReason reason) {
+      [this, &stats](rte_mbuf* m, uint32_t tenant, uint32_t cls, sched::DropReason reason) {
         ++TenantStatsOf(tenant)->drop_packets[static_cast<uint32_t>(reason)];
+        PublishQueued(tenant, cls);
         rte_pktmbuf_free(m);
         ++stats.drop_pkts;
       });
   for (uint32_t i = 0; i < got; ++i) {
     const dataplane::MbufMeta* mm = dataplane::Meta(out[i]);
+    PublishQueued(mm->tenant, mm->cls);
     abi::ClassTx* tx = abi::TxOf(TenantStatsOf(mm->tenant), mm->cls);
     ++tx->tx_packets;
     tx->tx_bytes += out[i]->pkt_len;
@@ -194,15 +198,22 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
 }
 
 ShaperVariant::TouchedLines ShaperVariant::CountTouchedLines(double latency_share) const {
-  auto lines = [](const void* p, size_t bytes) {
-    const auto a = reinterpret_cast<uintptr_t>(p);
-    return static_cast<double>(((a + bytes - 1) >> 6) - (a >> 6) + 1);
+  struct Range {
+    const void* at;
+    size_t bytes;
   };
-  // Two ranges in one array: lines of each, less one if they share a line.
-  auto lines2 = [&](const void* p, size_t pb, const void* q, size_t qb) {
-    const auto a_end = (reinterpret_cast<uintptr_t>(p) + pb - 1) >> 6;
-    const auto b_start = reinterpret_cast<uintptr_t>(q) >> 6;
-    return lines(p, pb) + lines(q, qb) - (a_end >= b_start ? 1 : 0);
+  // Distinct 64-byte lines under the ranges (of one array, in address order).
+  auto lines = [](std::initializer_list<Range> ranges) {
+    uintptr_t last = UINTPTR_MAX;
+    double n = 0;
+    for (const Range& r : ranges) {
+      const auto a = reinterpret_cast<uintptr_t>(r.at);
+      for (uintptr_t line = a >> 6; line <= (a + r.bytes - 1) >> 6; ++line) {
+        if (line != last) ++n;
+        last = line;
+      }
+    }
+    return n;
   };
   const uint32_t tenants = profile_->num_tenants();
   const uint32_t step = std::max<uint32_t>(tenants / 65536, 1);
@@ -210,13 +221,16 @@ ShaperVariant::TouchedLines ShaperVariant::CountTouchedLines(double latency_shar
   TouchedLines sum;
   uint32_t samples = 0;
   for (uint32_t t = 1; t < tenants; t += step, ++samples) {
-    sum.profile += lines(&profile_->tenant(t), sizeof(sched::TenantProfile));
-    sum.scheduler += lines(sched_->TenantBlock(t), block);
+    sum.profile += lines({{&profile_->tenant(t), sizeof(sched::TenantProfile)}});
+    sum.scheduler += lines({{sched_->TenantBlock(t), block}});
+    // The arrival pair, the class's tx pair and its queued gauge.
     const abi::TenantStats* ts = TenantStatsOf(t);
-    const size_t head = 2 * sizeof(uint64_t);  // arrival packets and bytes
-    sum.counters +=
-        latency_share * lines2(ts, head, abi::TxOf(ts, kLatencyClass), sizeof(abi::ClassTx)) +
-        (1 - latency_share) * lines2(ts, head, abi::TxOf(ts, kBulkClass), sizeof(abi::ClassTx));
+    auto row = [&](uint32_t cls) {
+      return lines({{&ts->arrival_packets, 2 * sizeof(uint64_t)},
+                    {abi::TxOf(ts, cls), sizeof(abi::ClassTx)},
+                    {abi::QueuedBytesOf(ts, num_classes_, cls), sizeof(uint32_t)}});
+    };
+    sum.counters += latency_share * row(kLatencyClass) + (1 - latency_share) * row(kBulkClass);
   }
   if (samples == 0) return sum;
   return {sum.profile / samples, sum.scheduler / samples, sum.counters / samples};

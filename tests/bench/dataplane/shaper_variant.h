@@ -17,6 +17,7 @@
 // classes: 0 latency (max_share 20%, queue_limit 5 ms), 1 bulk (50 ms).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -78,7 +79,8 @@ class ShaperVariant {
   // over a sample of tenants spread over all of them and over the
   // generator's class mix (latency_share of frames in the latency class):
   // the tenant's profile entry, its scheduler block and its counters (the
-  // arrival head and the class's tx pair), from the arrays' real addresses.
+  // arrival pair, the class's tx pair and its queued gauge), from the arrays' real
+  // addresses.
   struct TouchedLines {
     double profile = 0, scheduler = 0, counters = 0;
     double total() const { return profile + scheduler + counters; }
@@ -102,6 +104,12 @@ class ShaperVariant {
   // Per packet: the row of a scheduler tenant id, stats_stride_ bytes apart.
   abi::TenantStats* TenantStatsOf(uint32_t tenant) {
     return reinterpret_cast<abi::TenantStats*>(stats_base_ + uint64_t{tenant} * stats_stride_);
+  }
+  // The class's queued-bytes gauge, published after every enqueue, dequeue
+  // and expiry, as Worker::PublishQueued does.
+  void PublishQueued(uint32_t tenant, uint32_t cls) {
+    *abi::QueuedBytesOf(TenantStatsOf(tenant), num_classes_, cls) = static_cast<uint32_t>(
+        std::min<uint64_t>(sched_->tenant_queued_bytes(tenant, cls), UINT32_MAX));
   }
   const abi::TenantStats* TenantStatsOf(uint32_t tenant) const {
     return reinterpret_cast<const abi::TenantStats*>(stats_base_ +

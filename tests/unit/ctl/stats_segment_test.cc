@@ -220,7 +220,7 @@ TEST(StatsReader, RefusesAnotherVersion) {
   close(fd);
   ASSERT_FALSE(reader.has_value());
   EXPECT_NE(reader.error().find("header.version=1"), std::string::npos) << reader.error();
-  EXPECT_NE(reader.error().find("version 2"), std::string::npos) << reader.error();
+  EXPECT_NE(reader.error().find("version 3"), std::string::npos) << reader.error();
 }
 
 TEST(StatsSegment, RefusesClassCountsOutsideTheAbi) {
@@ -246,6 +246,8 @@ TEST(StatsSegment, TwoClassesRoundTripAndPlacement) {
   w.tx(lcore, tenant, dir, 1)->tx_packets = 7;
   w.tx(lcore, tenant, dir, 1)->tx_bytes = 700;
   *w.queued_bytes(lcore, tenant, dir, 1) = 1500;
+  w.tenant(lcore, tenant, dir)->arrival_packets = 9;
+  w.tenant(lcore, tenant, dir)->arrival_bytes = 900;
   w.class_stats(lcore, dir, 1)->sojourn_count = 3;
 
   const uint64_t row = l.lcores_offset + lcore * l.lcore_block_bytes + l.tenant_stats_offset +
@@ -255,6 +257,12 @@ TEST(StatsSegment, TwoClassesRoundTripAndPlacement) {
   std::memcpy(&tx_packets, w.base() + row + 48 + 16, 8);
   std::memcpy(&tx_bytes, w.base() + row + 48 + 16 + 8, 8);
   std::memcpy(&queued, w.base() + row + 48 + 32 + 4, 4);
+  // Version 3: the arrival pair right before the tx pairs, after the drops.
+  uint64_t arrival_packets = 0, arrival_bytes = 0;
+  std::memcpy(&arrival_packets, w.base() + row + 32, 8);
+  std::memcpy(&arrival_bytes, w.base() + row + 40, 8);
+  EXPECT_EQ(arrival_packets, 9u);
+  EXPECT_EQ(arrival_bytes, 900u);
   EXPECT_EQ(tx_packets, 7u);
   EXPECT_EQ(tx_bytes, 700u);
   EXPECT_EQ(queued, 1500u);
@@ -266,8 +274,8 @@ TEST(StatsSegment, TwoClassesRoundTripAndPlacement) {
   // Every other byte past the header is still zero.
   uint64_t nonzero = 0;
   for (uint64_t i = sizeof(abi::StatsHeader); i < w.size_bytes(); ++i) {
-    const bool ours = (i >= row + 64 && i < row + 80) || (i >= row + 84 && i < row + 88) ||
-                      (i >= cls_row && i < cls_row + 8);
+    const bool ours = (i >= row + 32 && i < row + 48) || (i >= row + 64 && i < row + 80) ||
+                      (i >= row + 84 && i < row + 88) || (i >= cls_row && i < cls_row + 8);
     if (!ours && w.base()[i] != std::byte{0}) ++nonzero;
   }
   EXPECT_EQ(nonzero, 0u);
@@ -282,6 +290,8 @@ TEST(StatsSegment, TwoClassesRoundTripAndPlacement) {
   EXPECT_EQ(t.num_classes, 2u);
   EXPECT_EQ(t.tx[1].tx_packets, 7u);
   EXPECT_EQ(t.tx[1].tx_bytes, 700u);
+  EXPECT_EQ(t.arrival_packets, 9u);
+  EXPECT_EQ(t.arrival_bytes, 900u);
   EXPECT_EQ(t.queued_bytes[1], 1500u);
   EXPECT_EQ(t.tx[0].tx_packets, 0u);
   EXPECT_EQ(t.tx_packets(), 7u);
