@@ -128,20 +128,21 @@ std::expected<std::unique_ptr<Profile>, std::string> Profile::TryBuild(
     if (!assured_cpb)
       return std::unexpected(
           RateError(fmt::format("tenants[{}].assured_bps", t), assured_bps, tsc_hz));
-    out.ceiling.cpb_fp = *ceil_cpb;
+    out.ceiling_cpb_fp = *ceil_cpb;
     // Depth: the burst, but at least two frames at the rate (so a tenant
     // waiting its round-robin turn behind others keeps its pace) and at least
     // kMinToleranceNs (wheel and polling lateness).
     const uint64_t ceil_floor_tsc =
         std::max(min_tolerance_tsc, BytesToTsc(*ceil_cpb, 2 * kMaxFrameBytes));
-    out.ceiling.tolerance_tsc = std::max(ceil_floor_tsc, BytesToTsc(*ceil_cpb, in.burst_bytes));
-    out.assured.cpb_fp = *assured_cpb;
+    out.ceiling_tolerance = TenantProfile::ToleranceUnits(
+        std::max(ceil_floor_tsc, BytesToTsc(*ceil_cpb, in.burst_bytes)));
+    out.assured_cpb_fp = *assured_cpb;
     // The guarantee gets no burst of its own: an idle tenant's burst is taken
     // at the priority of borrowing, so it cannot eat into others' floors.
-    out.assured.tolerance_tsc =
+    out.assured_tolerance = TenantProfile::ToleranceUnits(
         assured_bps == 0
             ? 0
-            : std::max(min_tolerance_tsc, BytesToTsc(*assured_cpb, 2 * kMaxFrameBytes));
+            : std::max(min_tolerance_tsc, BytesToTsc(*assured_cpb, 2 * kMaxFrameBytes)));
     out.quantum_bytes = Quantum(in.weight);
     out.queue_bytes_limit = in.queue_bytes_limit == 0 || in.queue_bytes_limit >= UINT32_MAX
                                 ? UINT32_MAX

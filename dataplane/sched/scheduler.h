@@ -222,13 +222,13 @@ class Scheduler {
         MoveToBack<&TenantState::borrow_link>(borrow_list_, t);
         continue;
       }
-      if (s.ceiling_tat_tsc > now_tsc + tp.ceiling.tolerance_tsc) {
+      if (s.ceiling_tat_tsc > now_tsc + tp.ceiling_tolerance_tsc()) {
         Place(t, now_tsc);  // parks it until its ceiling conforms
         continue;
       }
-      if (assured_phase && s.assured_tat_tsc > now_tsc + tp.assured.tolerance_tsc) {
+      if (assured_phase && s.assured_tat_tsc > now_tsc + tp.assured_tolerance_tsc()) {
         Unlink<&TenantState::assured_link>(assured_list_, t, kInAssured);
-        Park(t, s.assured_tat_tsc - tp.assured.tolerance_tsc);
+        Park(t, s.assured_tat_tsc - tp.assured_tolerance_tsc());
         continue;
       }
       uint32_t cls = 0;
@@ -236,9 +236,9 @@ class Scheduler {
       if (pkt == nullptr) continue;  // only expired packets were left, or the budget ran out
       const uint32_t bytes = Traits::WireLength(pkt) + p.overhead_bytes();
       Charge(link_tat_tsc_, link_frac_, p.link_rate(), bytes, now_tsc);
-      Charge(s.ceiling_tat_tsc, s.ceiling_frac, tp.ceiling, bytes, now_tsc);
+      Charge(s.ceiling_tat_tsc, s.ceiling_frac, tp.ceiling(), bytes, now_tsc);
       if (assured_phase) {
-        Charge(s.assured_tat_tsc, s.assured_frac, tp.assured, bytes, now_tsc);
+        Charge(s.assured_tat_tsc, s.assured_frac, tp.assured(), bytes, now_tsc);
       } else {
         s.borrow_credit -= static_cast<int32_t>(bytes);
       }
@@ -248,7 +248,7 @@ class Scheduler {
         Deactivate(t);
       } else if (assured_phase) {
         MoveToBack<&TenantState::assured_link>(assured_list_, t);
-      } else if (tp.assured.cpb_fp != 0 && (s.flags & (kInAssured | kInWheel)) == 0) {
+      } else if (tp.assured_cpb_fp != 0 && (s.flags & (kInAssured | kInWheel)) == 0) {
         Place(t, now_tsc);  // got a guarantee from a new profile while borrowing
       }
     }
@@ -264,7 +264,7 @@ class Scheduler {
   bool FitsAssuredBacklog(uint32_t tenant, uint32_t bytes, uint64_t window_tsc) const {
     if (profile_ == nullptr || tenant >= max_tenants_ || tenant >= profile_->num_tenants())
       return false;
-    const BucketRate& assured = profile_->tenant(tenant).assured;
+    const BucketRate assured = profile_->tenant(tenant).assured();
     if (assured.cpb_fp == 0) return false;
     return CostOf(assured, state(tenant).queued_bytes + bytes).tsc <= window_tsc;
   }
@@ -451,19 +451,19 @@ class Scheduler {
   void Place(uint32_t t, uint64_t now_tsc) {
     TenantState& s = state(t);
     const TenantProfile& tp = profile_->tenant(t);
-    if (s.ceiling_tat_tsc > now_tsc + tp.ceiling.tolerance_tsc) {
+    if (s.ceiling_tat_tsc > now_tsc + tp.ceiling_tolerance_tsc()) {
       Unlink<&TenantState::assured_link>(assured_list_, t, kInAssured);
       Unlink<&TenantState::borrow_link>(borrow_list_, t, kInBorrow);
-      Park(t, s.ceiling_tat_tsc - tp.ceiling.tolerance_tsc);
+      Park(t, s.ceiling_tat_tsc - tp.ceiling_tolerance_tsc());
       return;
     }
     if ((s.flags & kInBorrow) == 0) {
       PushBack<&TenantState::borrow_link>(borrow_list_, t);
       s.flags |= kInBorrow;
     }
-    if (tp.assured.cpb_fp == 0) return;
-    if (s.assured_tat_tsc > now_tsc + tp.assured.tolerance_tsc) {
-      Park(t, s.assured_tat_tsc - tp.assured.tolerance_tsc);
+    if (tp.assured_cpb_fp == 0) return;
+    if (s.assured_tat_tsc > now_tsc + tp.assured_tolerance_tsc()) {
+      Park(t, s.assured_tat_tsc - tp.assured_tolerance_tsc());
     } else if ((s.flags & kInAssured) == 0) {
       PushBack<&TenantState::assured_link>(assured_list_, t);
       s.flags |= kInAssured;

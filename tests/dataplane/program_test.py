@@ -317,7 +317,7 @@ def max_classes_case():
         r = subprocess.run([TOOL, "push", sock, f"{tmp}/two.plan"], capture_output=True, text=True)
         check(r.returncode == 0 and "generation 2" in r.stdout, f"{what}: second 2-class plan: {r.stdout} {r.stderr}")
         out = stop(p, tmp, what)
-        check("tenant state: 256 B per tenant and direction (--max-classes 2" in out,
+        check("tenant state: 248 B per tenant and direction (--max-classes 2" in out,
               f"{what}: no per-tenant state line at start:\n{out}")
         r = subprocess.run([DATAPLANE] + eal_args(tmp, in0=f"{tmp}/empty.pcap", in1=f"{tmp}/empty.pcap") +
                            ["--", "--pairs", "0:1", "--ctl-socket", "none", "--max-classes", "9"],
@@ -385,7 +385,7 @@ def help_case():
     check(r.returncode == 0 and "upload" in r.stdout and "download" in r.stdout and "--pairs" in r.stdout,
           f"--help: {r.returncode} {r.stdout[:300]}")
     check("transparent bridge" in r.stdout, "--help says what happens without a plan")
-    check("--max-classes" in r.stdout and "256 B at 2 classes" in r.stdout,
+    check("--max-classes" in r.stdout and "248 B at 2 classes" in r.stdout,
           f"--help says what --max-classes costs: {r.stdout}")
 
 
