@@ -4,11 +4,12 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
-
 #include <sys/prctl.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include "dataplane/warm.h"
 
 namespace shaper::dataplane {
 namespace {
@@ -72,6 +73,10 @@ Worker::Worker(const WorkerConfig& config, PlanPublisher& plans, WorkerStats sta
   dirs_[abi::kDownload].rx_port = config.port_b;
   dirs_[abi::kDownload].tx_port = config.port_a;
   for (Dir& d : dirs_) d.scheduler = std::make_unique<Sched>(config.max_tenants, num_classes_);
+  // Both directions' state competes for this core's cache.
+  warm_min_tenants_ =
+      WarmPassMinTenants(abi::kDirections * (Sched::TenantStateBytes(num_classes_) +
+                                             tenant_stats_bytes_ + sizeof(sched::TenantProfile)));
   lcore_->in_use = 1;
 }
 
@@ -260,6 +265,17 @@ void Worker::EnqueueBurst(Dir& d, rte_mbuf** rx, uint16_t n, uint64_t now_tsc, P
                           uint64_t other_queued_frames) {
   plan_->classify->ClassifyBurst(d.direction, rx, n);
   Sched& sched = *d.scheduler;
+  if (sched.profile() != nullptr && sched.profile()->num_tenants() >= warm_min_tenants_) {
+    uint64_t loads = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      const uint32_t tenant = Meta(rx[i])->tenant;
+      const abi::TenantStats* ts = TenantStatsOf(tenant, d.direction);
+      // The two ends of what a frame writes in its row (warm.h).
+      loads += sched.WarmTenant(tenant) + ts->arrival_packets +
+               *abi::QueuedBytesOf(ts, num_classes_, num_classes_ - 1);
+    }
+    KeepLoads(loads);
+  }
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];
     MbufMeta* meta = Meta(m);

@@ -176,6 +176,7 @@ class Worker {
   Dir dirs_[abi::kDirections];
   WorkerTotals totals_;
   uint32_t idle_polls_ = 0;
+  uint32_t warm_min_tenants_ = UINT32_MAX;  // the warm pass runs from this many (warm.h)
 };
 
 }  // namespace shaper::dataplane

@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <string_view>
 
 namespace shaper::bench {
 namespace {
@@ -102,6 +104,12 @@ std::unique_ptr<ShaperVariant> ShaperVariant::Create(const ShaperConfig& config,
   v->tenant_stats_.assign(uint64_t{slots} * v->stats_stride_ / sizeof(uint64_t), 0);
   const uint64_t stats_heap = HeapInUseBytes() - heap3;
   v->stats_base_ = reinterpret_cast<std::byte*>(v->tenant_stats_.data());
+  // One direction: its state alone competes for the cache. SHAPER_BENCH_WARM
+  // = 0 or 1 forces the warm pass off or on (to measure it).
+  v->warm_min_tenants_ = dataplane::WarmPassMinTenants(
+      Sched::TenantStateBytes(v->num_classes_) + v->stats_stride_ + sizeof(sched::TenantProfile));
+  if (const char* force = std::getenv("SHAPER_BENCH_WARM"))
+    v->warm_min_tenants_ = std::string_view(force) == "0" ? UINT32_MAX : 0;
 
   v->state_.tenants = slots;
   v->state_.profile_bytes = sizeof(sched::TenantProfile);
@@ -161,6 +169,16 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
       m->flags = 0;
       m->vlan = 0;
     }
+  }
+  if (profile_->num_tenants() >= warm_min_tenants_) {  // as Worker::EnqueueBurst
+    uint64_t loads = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      const uint32_t tenant = dataplane::Meta(pkts[i])->tenant;
+      const abi::TenantStats* ts = TenantStatsOf(tenant);
+      loads += sched_->WarmTenant(tenant) + ts->arrival_packets +
+               *abi::QueuedBytesOf(ts, num_classes_, num_classes_ - 1);
+    }
+    dataplane::KeepLoads(loads);
   }
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];

@@ -26,6 +26,7 @@
 #include "dataplane/abi/stats.h"
 #include "dataplane/mbuf_meta.h"
 #include "dataplane/sched/scheduler.h"
+#include "dataplane/warm.h"
 #include "tests/bench/dataplane/harness.h"
 
 #ifdef SHAPER_BENCH_REAL_CLASSIFIER
@@ -124,6 +125,7 @@ class ShaperVariant {
   uint32_t num_classes_ = 0;
   StateBytes state_;
   bool real_classifier_ = false;
+  uint32_t warm_min_tenants_ = UINT32_MAX;  // dataplane/warm.h
   double classifier_build_s_ = 0;
 #ifdef SHAPER_BENCH_REAL_CLASSIFIER
   std::unique_ptr<dataplane::ClassifyTables> classify_;
