@@ -75,8 +75,11 @@ Worker::Worker(const WorkerConfig& config, PlanPublisher& plans, WorkerStats sta
   for (Dir& d : dirs_) d.scheduler = std::make_unique<Sched>(config.max_tenants, num_classes_);
   // Both directions' state competes for this core's cache.
   warm_min_tenants_ =
-      WarmPassMinTenants(abi::kDirections * (Sched::TenantStateBytes(num_classes_) +
-                                             tenant_stats_bytes_ + sizeof(sched::TenantProfile)));
+      config.warm_min_tenants != 0
+          ? config.warm_min_tenants
+          : WarmPassMinTenants(abi::kDirections *
+                               (Sched::TenantStateBytes(num_classes_) + tenant_stats_bytes_ +
+                                sizeof(sched::TenantProfile)));
   lcore_->in_use = 1;
 }
 
@@ -275,6 +278,7 @@ void Worker::EnqueueBurst(Dir& d, rte_mbuf** rx, uint16_t n, uint64_t now_tsc, P
                *abi::QueuedBytesOf(ts, num_classes_, num_classes_ - 1);
     }
     KeepLoads(loads);
+    ++totals_.warm_passes;
   }
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx[i];

@@ -83,6 +83,9 @@ struct WorkerConfig {
   uint32_t pool_low_watermark = 0;  // free mbufs below which new frames are dropped
   uint32_t max_tenants = 0;
   uint32_t idle_sleep_us = 0;  // 0: never sleep
+  // Plans with at least this many tenants get the warm pass (warm.h); 0:
+  // from the core's L2 size. Tests set 1 to run it on small plans.
+  uint32_t warm_min_tenants = 0;
 };
 
 // Where the worker's counters go: its own block of the stats segment. The
@@ -101,6 +104,7 @@ struct WorkerTotals {
   uint64_t unshaped_packets = 0;   // forwarded without a plan
   uint64_t drained_at_exit = 0;    // queued frames freed at shutdown
   uint64_t profiles_refused = 0;   // plans whose profiles did not fit the schedulers
+  uint64_t warm_passes = 0;        // bursts loaded ahead by the warm pass (warm.h)
 };
 
 class Worker {

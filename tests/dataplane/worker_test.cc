@@ -65,7 +65,7 @@ class WorkerTest : public ::testing::Test {
     num_classes_ = num_classes;
   }
 
-  void MakeWorker(uint32_t low_watermark) {
+  void MakeWorker(uint32_t low_watermark, uint32_t warm_min_tenants = 0) {
     WorkerConfig wc{.index = 0,
                     .port_a = ports_[0].id,
                     .port_b = ports_[1].id,
@@ -73,7 +73,8 @@ class WorkerTest : public ::testing::Test {
                     .pool = DpdkEnv::pool(),
                     .pool_low_watermark = low_watermark,
                     .max_tenants = kMaxTenants,
-                    .idle_sleep_us = 0};
+                    .idle_sleep_us = 0,
+                    .warm_min_tenants = warm_min_tenants};
     if (worker_) worker_->Drain();
     worker_ = std::make_unique<Worker>(wc, *plans_,
                                        WorkerStats{stats_->base(), &stats_->header(), 0}, stop_);
@@ -235,6 +236,59 @@ TEST_F(WorkerTest, ShapedFramesLeaveUnchangedAndAreCountedPerTenantAndClass) {
   EXPECT_EQ(worker_->queued_bytes(), 0u);
 }
 
+// The warm pass (warm.h) only loads: with it forced on, the same frames leave
+// unchanged and are counted the same, frames of the default tenant (no
+// prefix) included. Without forcing, a 2-tenant plan is far below the L2
+// size and the pass does not run.
+TEST_F(WorkerTest, TheWarmPassOnlyLoads) {
+  for (const uint32_t warm_min_tenants : {1u, 0u}) {
+    SCOPED_TRACE(warm_min_tenants ? "warm pass forced" : "warm pass from the L2 size");
+    MakeStats(2);
+    MakeWorker(0, warm_min_tenants);
+    PublishPlan(
+        testing::PlanBlob()
+            .link(10'000'000'000)
+            .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000}, {.name = "bulk"}})
+            .dscp(0, 1)
+            .default_class(1)
+            .tenant(
+                {.id = 1, .name = "t1", .ceiling_bps = 5'000'000'000, .prefixes = {"10.0.0.0/24"}})
+            .tenant({.id = 2,
+                     .name = "t2",
+                     .ceiling_bps = 5'000'000'000,
+                     .prefixes = {"10.0.1.0/24"}}));
+    auto t1 = UdpFrames(10, "10.0.0.9", "192.0.2.1", 46);
+    auto t2 = UdpFrames(10, "10.0.1.9", "192.0.2.1", 0);
+    auto other = UdpFrames(5, "172.16.0.1", "192.0.2.1", 0);
+    Send(0, t1);
+    Send(0, t2);
+    Send(0, other);
+    const uint64_t hz = rte_get_tsc_hz();
+    uint64_t now = rte_rdtsc();
+    std::vector<Frame> out;
+    for (int i = 0; i < 100 && out.size() < 25; ++i) {
+      worker_->Poll(now);
+      now += hz / 10000;
+      for (auto& f : Received(1)) out.push_back(std::move(f));
+    }
+    std::vector<Frame> want = t1;
+    want.insert(want.end(), t2.begin(), t2.end());
+    want.insert(want.end(), other.begin(), other.end());
+    std::sort(out.begin(), out.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(out, want);
+    EXPECT_EQ(Tx(1, abi::kUpload, 0).tx_packets, 10u);
+    EXPECT_EQ(Tx(2, abi::kUpload, 1).tx_packets, 10u);
+    EXPECT_EQ(Tenant(0, abi::kUpload).arrival_packets, 5u);
+    EXPECT_EQ(worker_->queued_bytes(), 0u);
+    if (warm_min_tenants == 1) {
+      EXPECT_GT(worker_->totals().warm_passes, 0u);
+    } else {
+      EXPECT_EQ(worker_->totals().warm_passes, 0u);
+    }
+  }
+}
+
 // Shaping must not add delay when there is room: a frame of an idle tenant
 // under its rates leaves in the same poll that received it.
 TEST_F(WorkerTest, AnIdleTenantsFrameLeavesInTheSamePoll) {
@@ -278,7 +332,8 @@ TEST_F(WorkerTest, ALatencyFrameBehindAFullRingLeavesInTheFirstPoll) {
   Send(0, frames);
   worker_->Poll(rte_rdtsc());
   const auto out = Received(1);
-  EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, kBulk + 1u) << "the whole ring read in one poll";
+  EXPECT_EQ(Tenant(1, abi::kUpload).arrival_packets, kBulk + 1u)
+      << "the whole ring read in one poll";
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.front(), ef) << "the EF frame leaves first, ahead of the bulk received before it";
   EXPECT_EQ(Tx(1, abi::kUpload, 0).tx_packets, 1u);
@@ -289,8 +344,11 @@ TEST_F(WorkerTest, ALatencyFrameBehindAFullRingLeavesInTheFirstPoll) {
 // poll against 128 read, queues and the mbuf pool filled at line rate and
 // AF_XDP collapsed.)
 TEST_F(WorkerTest, WhatOnePollReadsItCanSendInThatPoll) {
-  PublishPlan(testing::PlanBlob().link(10'000'000'000).tenant(
-      {.id = 1, .name = "t1", .ceiling_bps = 10'000'000'000, .prefixes = {"10.0.0.0/24"}}));
+  PublishPlan(
+      testing::PlanBlob()
+          .link(10'000'000'000)
+          .tenant(
+              {.id = 1, .name = "t1", .ceiling_bps = 10'000'000'000, .prefixes = {"10.0.0.0/24"}}));
   constexpr int kFrames = kRxBurst * kMaxRxBurstsPerPoll;
   const auto frames = UdpFrames(kFrames, "10.0.0.9", "192.0.2.1");
   Send(0, frames);
