@@ -96,6 +96,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <type_traits>
 #include <vector>
@@ -317,11 +318,13 @@ class Scheduler {
   uint64_t WarmTenant(uint32_t tenant) const {
     if (profile_ == nullptr || tenant >= max_tenants_ || tenant >= profile_->num_tenants())
       return 0;
-    const auto* block = reinterpret_cast<const uint64_t*>(BlockOf(tenant));
+    const std::byte* block = BlockOf(tenant);
     uint64_t sum = 0;
-    for (size_t word = 0; word < block_bytes_ / sizeof(uint64_t);
-         word += kLineBytes / sizeof(uint64_t))
-      sum += block[word];
+    for (size_t offset = 0; offset < block_bytes_; offset += kLineBytes) {
+      uint64_t word;  // one load; memcpy, as the bytes belong to other types
+      std::memcpy(&word, block + offset, sizeof(word));
+      sum += word;
+    }
     static_assert(sizeof(TenantProfile) <= kLineBytes);
     return sum + profile_->tenant(tenant).ceiling_cpb_fp;
   }
