@@ -383,16 +383,29 @@ TEST(ClassifyUpdate, RewrittenSpareAnswersLikeAFreshBuild) {
   EXPECT_GE(rewrites, 8u) << "the spare should have been reused in most rounds";
 }
 
-TEST(ClassifyUpdate, OnePrefixAddedWritesOnlyTheDifference) {
-  REQUIRE_DPDK();
+// Tenants 1..n, one /32 each: tenant t is 10.0.(t / 256).(t % 256).
+std::vector<MatchRule> HostRules(uint32_t n) {
   std::vector<MatchRule> rules;
-  for (uint32_t t = 1; t <= 2000; ++t)
+  for (uint32_t t = 1; t <= n; ++t)
     rules.push_back(
         Rule("10.0." + std::to_string(t / 256) + "." + std::to_string(t % 256) + "/32", t));
+  return rules;
+}
+
+// Tables no worker reads any more, handed over as the spare (as
+// PlanPublisher does after the grace periods); `tables` is left empty.
+std::shared_ptr<ClassifyTables> Retire(std::shared_ptr<const ClassifyTables>& tables) {
+  auto spare = std::const_pointer_cast<ClassifyTables>(std::move(tables));
+  EXPECT_EQ(spare.use_count(), 1);
+  return spare;
+}
+
+TEST(ClassifyUpdate, OnePrefixAddedWritesOnlyTheDifference) {
+  REQUIRE_DPDK();
+  std::vector<MatchRule> rules = HostRules(2000);
   auto a = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, nullptr);
   ASSERT_TRUE(a.has_value()) << a.error();
-  std::shared_ptr<ClassifyTables> spare = std::const_pointer_cast<ClassifyTables>(*a);
-  a->reset();
+  std::shared_ptr<ClassifyTables> spare = Retire(*a);
   // Append a tenant at the end of the sort order: no row index moves.
   rules.push_back(Rule("10.9.0.1/32", 2001));
   auto b = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, &spare);
@@ -409,14 +422,10 @@ TEST(ClassifyUpdate, OnePrefixAddedWritesOnlyTheDifference) {
 // every row index after it but re-points none of those prefixes.
 TEST(ClassifyUpdate, PrefixAddedInFrontRepointsNoUnqualifiedPrefix) {
   REQUIRE_DPDK();
-  std::vector<MatchRule> rules;
-  for (uint32_t t = 1; t <= 2000; ++t)
-    rules.push_back(
-        Rule("10.0." + std::to_string(t / 256) + "." + std::to_string(t % 256) + "/32", t));
+  std::vector<MatchRule> rules = HostRules(2000);
   auto a = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, nullptr);
   ASSERT_TRUE(a.has_value()) << a.error();
-  std::shared_ptr<ClassifyTables> spare = std::const_pointer_cast<ClassifyTables>(*a);
-  a->reset();
+  std::shared_ptr<ClassifyTables> spare = Retire(*a);
   rules.push_back(Rule("9.0.0.1/32", 2001));
   auto b = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, &spare);
   ASSERT_TRUE(b.has_value()) << b.error();
@@ -428,8 +437,7 @@ TEST(ClassifyUpdate, PrefixAddedInFrontRepointsNoUnqualifiedPrefix) {
 
   // With a VLAN exception the prefix needs its row, and the answer depends
   // on the VLAN: the same table holds both kinds.
-  std::shared_ptr<ClassifyTables> spare2 = std::const_pointer_cast<ClassifyTables>(*b);
-  b->reset();
+  std::shared_ptr<ClassifyTables> spare2 = Retire(*b);
   rules.push_back(Rule("10.0.1.1/32", 3000, 7));
   auto c = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, &spare2);
   ASSERT_TRUE(c.has_value()) << c.error();

@@ -110,6 +110,33 @@ class WorkerTest : public ::testing::Test {
     return out;
   }
 
+  // Tenants t1 (10.0.0.0/24) and t2 (10.0.1.0/24), 5 Gbit/s ceilings on a
+  // 10 Gbit/s link; classes rt (latency, DSCP 46) and bulk (the rest).
+  static testing::PlanBlob TwoTenantsTwoClasses() {
+    return testing::PlanBlob()
+        .link(10'000'000'000)
+        .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000}, {.name = "bulk"}})
+        .dscp(0, 1)
+        .default_class(1)
+        .tenant({.id = 1, .name = "t1", .ceiling_bps = 5'000'000'000, .prefixes = {"10.0.0.0/24"}})
+        .tenant({.id = 2, .name = "t2", .ceiling_bps = 5'000'000'000, .prefixes = {"10.0.1.0/24"}});
+  }
+
+  // Polls with the clock 100 us further each time (plenty at 5 Gbit/s)
+  // until `want` frames left `port`, at most 100 times; returns them sorted.
+  std::vector<Frame> PollFor(int port, size_t want) {
+    const uint64_t hz = rte_get_tsc_hz();
+    uint64_t now = rte_rdtsc();
+    std::vector<Frame> out;
+    for (int i = 0; i < 100 && out.size() < want; ++i) {
+      worker_->Poll(now);
+      now += hz / 10000;
+      for (auto& f : Received(port)) out.push_back(std::move(f));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   void PublishPlan(const testing::PlanBlob& blob) {
     const auto bytes = blob.bytes();
     ctl::Limits limits;
@@ -203,31 +230,14 @@ TEST_F(WorkerTest, PoolLowDropsNewFramesButNotTheBypass) {
 }
 
 TEST_F(WorkerTest, ShapedFramesLeaveUnchangedAndAreCountedPerTenantAndClass) {
-  PublishPlan(
-      testing::PlanBlob()
-          .link(10'000'000'000)
-          .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000}, {.name = "bulk"}})
-          .dscp(0, 1)
-          .default_class(1)
-          .tenant(
-              {.id = 1, .name = "t1", .ceiling_bps = 5'000'000'000, .prefixes = {"10.0.0.0/24"}})
-          .tenant(
-              {.id = 2, .name = "t2", .ceiling_bps = 5'000'000'000, .prefixes = {"10.0.1.0/24"}}));
+  PublishPlan(TwoTenantsTwoClasses());
   auto t1 = UdpFrames(10, "10.0.0.9", "192.0.2.1", 46);
   auto t2 = UdpFrames(10, "10.0.1.9", "192.0.2.1", 0);
   Send(0, t1);
   Send(0, t2);
-  const uint64_t hz = rte_get_tsc_hz();
-  uint64_t now = rte_rdtsc();
-  std::vector<Frame> out;
-  for (int i = 0; i < 100 && out.size() < 20; ++i) {
-    worker_->Poll(now);
-    now += hz / 10000;  // 100 us per round: plenty at 5 Gbit/s
-    for (auto& f : Received(1)) out.push_back(std::move(f));
-  }
+  const std::vector<Frame> out = PollFor(1, 20);
   std::vector<Frame> want = t1;
   want.insert(want.end(), t2.begin(), t2.end());
-  std::sort(out.begin(), out.end());
   std::sort(want.begin(), want.end());
   EXPECT_EQ(out, want);
   EXPECT_EQ(Tx(1, abi::kUpload, 0).tx_packets, 10u) << "dscp 46 -> class 0";
@@ -245,36 +255,17 @@ TEST_F(WorkerTest, TheWarmPassOnlyLoads) {
     SCOPED_TRACE(warm_min_tenants ? "warm pass forced" : "warm pass from the L2 size");
     MakeStats(2);
     MakeWorker(0, warm_min_tenants);
-    PublishPlan(
-        testing::PlanBlob()
-            .link(10'000'000'000)
-            .classes({{.name = "rt", .latency = true, .max_share_ppm = 200'000}, {.name = "bulk"}})
-            .dscp(0, 1)
-            .default_class(1)
-            .tenant(
-                {.id = 1, .name = "t1", .ceiling_bps = 5'000'000'000, .prefixes = {"10.0.0.0/24"}})
-            .tenant({.id = 2,
-                     .name = "t2",
-                     .ceiling_bps = 5'000'000'000,
-                     .prefixes = {"10.0.1.0/24"}}));
+    PublishPlan(TwoTenantsTwoClasses());
     auto t1 = UdpFrames(10, "10.0.0.9", "192.0.2.1", 46);
     auto t2 = UdpFrames(10, "10.0.1.9", "192.0.2.1", 0);
     auto other = UdpFrames(5, "172.16.0.1", "192.0.2.1", 0);
     Send(0, t1);
     Send(0, t2);
     Send(0, other);
-    const uint64_t hz = rte_get_tsc_hz();
-    uint64_t now = rte_rdtsc();
-    std::vector<Frame> out;
-    for (int i = 0; i < 100 && out.size() < 25; ++i) {
-      worker_->Poll(now);
-      now += hz / 10000;
-      for (auto& f : Received(1)) out.push_back(std::move(f));
-    }
+    const std::vector<Frame> out = PollFor(1, 25);
     std::vector<Frame> want = t1;
     want.insert(want.end(), t2.begin(), t2.end());
     want.insert(want.end(), other.begin(), other.end());
-    std::sort(out.begin(), out.end());
     std::sort(want.begin(), want.end());
     EXPECT_EQ(out, want);
     EXPECT_EQ(Tx(1, abi::kUpload, 0).tx_packets, 10u);

@@ -441,6 +441,16 @@ class UnansweredReloadTest : public ControlCoreTest {
     EXPECT_FALSE(Logged("policy reload failed"));
     EXPECT_TRUE(core_->Explain("d")["ok"].get<bool>());
   }
+  // Connected on the first policy, then the file rewritten with kPolicy2
+  // and the next apply-plan set to fail with `fault`; *before: what the
+  // dataplane had received until then.
+  void ConnectThenEdit(shaper::testing::ApplyFault fault, shaper::testing::Received* before) {
+    core_->Tick();
+    ASSERT_TRUE(core_->dataplane_up());
+    *before = dataplane_->received();
+    shaper::testing::WriteByRename(policy_path_, kPolicy2);
+    next_apply_fault_ = fault;
+  }
   // Past the capped backoff, with a live heartbeat.
   void TickLater() {
     now_ns_ += 3'000'000'000;
@@ -450,11 +460,8 @@ class UnansweredReloadTest : public ControlCoreTest {
 };
 
 TEST_F(UnansweredReloadTest, AppliedButReplyLostEndsWithTheReloadedPolicy) {
-  core_->Tick();
-  ASSERT_TRUE(core_->dataplane_up());
-  const auto before = dataplane_->received();
-  shaper::testing::WriteByRename(policy_path_, kPolicy2);
-  next_apply_fault_ = shaper::testing::ApplyFault::kReplyLost;
+  shaper::testing::Received before;
+  ASSERT_NO_FATAL_FAILURE(ConnectThenEdit(shaper::testing::ApplyFault::kReplyLost, &before));
   const ReloadOutcome out = core_->Reload("test");
   EXPECT_TRUE(out.ok) << out.error;
   EXPECT_EQ(out.tenants, 3u);
@@ -466,11 +473,8 @@ TEST_F(UnansweredReloadTest, AppliedButReplyLostEndsWithTheReloadedPolicy) {
 }
 
 TEST_F(UnansweredReloadTest, NeverReachedTheDataplaneEndsWithTheReloadedPolicy) {
-  core_->Tick();
-  ASSERT_TRUE(core_->dataplane_up());
-  const auto before = dataplane_->received();
-  shaper::testing::WriteByRename(policy_path_, kPolicy2);
-  next_apply_fault_ = shaper::testing::ApplyFault::kNotSent;
+  shaper::testing::Received before;
+  ASSERT_NO_FATAL_FAILURE(ConnectThenEdit(shaper::testing::ApplyFault::kNotSent, &before));
   const ReloadOutcome out = core_->Reload("test");
   EXPECT_TRUE(out.ok) << out.error;
   ExpectPolicy2InForce(before, 1);
@@ -480,11 +484,8 @@ TEST_F(UnansweredReloadTest, NeverReachedTheDataplaneEndsWithTheReloadedPolicy) 
 // while: the reload stands (as one made while the dataplane is away) and the
 // next connection pushes the reloaded policy, not the previous one.
 TEST_F(UnansweredReloadTest, DataplaneAwayAfterwardsGetsTheReloadedPolicyOnReconnection) {
-  core_->Tick();
-  ASSERT_TRUE(core_->dataplane_up());
-  const auto before = dataplane_->received();
-  shaper::testing::WriteByRename(policy_path_, kPolicy2);
-  next_apply_fault_ = shaper::testing::ApplyFault::kReplyLost;
+  shaper::testing::Received before;
+  ASSERT_NO_FATAL_FAILURE(ConnectThenEdit(shaper::testing::ApplyFault::kReplyLost, &before));
   unreachable_ = true;
   const ReloadOutcome out = core_->Reload("test");
   EXPECT_TRUE(out.ok) << out.error;

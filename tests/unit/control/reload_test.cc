@@ -4,6 +4,8 @@
 // each: the dataplane received nothing (no plan, no generation change, the
 // same ids and rates), the old policy still allocates, shaper_policy_valid
 // is 0 and the error is counted; then a good file applies and valid is 1.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -15,8 +17,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "control/daemon/core.h"
 #include "control/daemon/watcher.h"
@@ -61,7 +61,8 @@ constexpr std::string_view kAllocation = "allocation: {mode: dynamic, interval: 
 
 const std::string kPolicy = std::string(kTenantsABC) + std::string(kAllocation);
 // The good edit: d added (its match is where the partial write cuts).
-const std::string kPolicyWithD = std::string(kTenantsABC) + std::string(kTenantD) + std::string(kAllocation);
+const std::string kPolicyWithD =
+    std::string(kTenantsABC) + std::string(kTenantD) + std::string(kAllocation);
 
 // Where a half-written kPolicyWithD stops: inside d's prefix list, so the
 // YAML flow sequence is never closed.
@@ -93,7 +94,8 @@ const BadFile kBadFiles[] = {
      "ceiling"},
     {"EmptyFile", [](const std::string& p) { std::ofstream(p, std::ios::trunc).flush(); }, "empty"},
     {"FileDeleted", [](const std::string& p) { std::filesystem::remove(p); }, "cannot open"},
-    {"TruncatedMidTenant", [](const std::string& p) { std::ofstream(p, std::ios::trunc) << CutMidTenantD(); },
+    {"TruncatedMidTenant",
+     [](const std::string& p) { std::ofstream(p, std::ios::trunc) << CutMidTenantD(); },
      "syntax error"},
 };
 
@@ -119,7 +121,8 @@ class ReloadKeepsPolicyTest : public shaper::testing::CoreFixture {
       if (f.name != family) continue;
       for (const auto& m : f.metric) {
         const bool match = result.empty() || (!m.label.empty() && m.label[0].value == result);
-        if (match) return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+        if (match)
+          return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
       }
     }
     return -1;
@@ -149,7 +152,8 @@ class ReloadKeepsPolicyTest : public shaper::testing::CoreFixture {
     const Received now = dataplane_->received();
     EXPECT_EQ(now.plans, before.plans + 1);
     EXPECT_EQ(core_->plan_generation(), now.generation);
-    for (const char* name : {"default", "a", "b", "c"}) EXPECT_EQ(now.ids.at(name), before.ids.at(name)) << name;
+    for (const char* name : {"default", "a", "b", "c"})
+      EXPECT_EQ(now.ids.at(name), before.ids.at(name)) << name;
     EXPECT_EQ(now.ids.count("d"), 1u);
     EXPECT_TRUE(core_->Status()["policy_valid"].get<bool>());
     EXPECT_EQ(Metric("shaper_policy_valid"), 1);
@@ -249,7 +253,8 @@ classes:
   - {name: realtime, priority: latency, dscp: [EF], max_share: 20%, queue_limit: 5ms}
   - {name: bulk, priority: bulk, queue_limit: 50ms, default: true}
 )";
-constexpr std::string_view kScavenger = "  - {name: scavenger, priority: bulk, dscp: [CS1], queue_limit: 50ms}\n";
+constexpr std::string_view kScavenger =
+    "  - {name: scavenger, priority: bulk, dscp: [CS1], queue_limit: 50ms}\n";
 constexpr std::string_view kTenantsABCOnly = R"(tenants:
   - {name: a, match: {prefixes: [10.0.1.0/24]}, guaranteed: 100Mbit, ceiling: 900Mbit}
   - {name: b, match: {prefixes: [10.0.2.0/24]}, guaranteed: 300Mbit, ceiling: 400Mbit}
@@ -259,13 +264,19 @@ allocation: {mode: dynamic, interval: 100ms}
 
 class TwoClassDataplaneTest : public shaper::testing::CoreFixture {
  protected:
+  // Tenants a, b, c with the two classes, and with a third (scavenger) too.
+  const std::string two_classes_ = std::string(kTwoClasses) + std::string(kTenantsABCOnly);
+  const std::string three_classes_ =
+      std::string(kTwoClasses) + std::string(kScavenger) + std::string(kTenantsABCOnly);
+
   double Sample(const std::string& family, const std::string& tenant, const std::string& cls) {
     for (const auto& f : core_->CollectMetrics(false)) {
       if (f.name != family) continue;
       for (const auto& m : f.metric) {
         std::map<std::string, std::string> labels;
         for (const auto& l : m.label) labels[l.name] = l.value;
-        if (labels["tenant"] == tenant && labels["class"] == cls && labels["direction"] == "download")
+        if (labels["tenant"] == tenant && labels["class"] == cls &&
+            labels["direction"] == "download")
           return m.counter.value;
       }
     }
@@ -285,22 +296,21 @@ class TwoClassDataplaneTest : public shaper::testing::CoreFixture {
 TEST_F(TwoClassDataplaneTest, ThreeClassPolicyIsRefusedWithTheDataplanesReason) {
   ASSERT_NO_FATAL_FAILURE(StartDataplane(2));
   ASSERT_EQ(dataplane_->segment().num_classes(), 2u);
-  const std::string two = std::string(kTwoClasses) + std::string(kTenantsABCOnly);
-  const std::string three =
-      std::string(kTwoClasses) + std::string(kScavenger) + std::string(kTenantsABCOnly);
-  shaper::testing::WriteByRename(policy_path_, two);
+  shaper::testing::WriteByRename(policy_path_, two_classes_);
   ASSERT_NO_FATAL_FAILURE(StartCore());
   core_->Tick();
   ASSERT_TRUE(core_->dataplane_up());
   GreedyTick({"a"});  // class 1 (bulk) traffic, as test_env.h writes it
   EXPECT_EQ(Sample("shaper_tenant_transmit_bytes_total", "a", "bulk"), 1000.0 * kMbit / 8 / 10);
   EXPECT_EQ(Sample("shaper_tenant_transmit_bytes_total", "a", "realtime"), 0);
-  EXPECT_EQ(Classes("shaper_tenant_transmit_bytes_total"), (std::set<std::string>{"realtime", "bulk"}));
-  EXPECT_EQ(Classes("shaper_class_queue_delay_seconds"), (std::set<std::string>{"realtime", "bulk"}));
+  EXPECT_EQ(Classes("shaper_tenant_transmit_bytes_total"),
+            (std::set<std::string>{"realtime", "bulk"}));
+  EXPECT_EQ(Classes("shaper_class_queue_delay_seconds"),
+            (std::set<std::string>{"realtime", "bulk"}));
 
   const Received before = dataplane_->received();
   const uint64_t generation = core_->plan_generation();
-  shaper::testing::WriteByRename(policy_path_, three);
+  shaper::testing::WriteByRename(policy_path_, three_classes_);
   const ReloadOutcome out = core_->Reload("test");
   EXPECT_FALSE(out.ok);
   EXPECT_NE(out.error.find("plan has 3 classes; this dataplane was started with --max-classes 2"),
@@ -310,7 +320,8 @@ TEST_F(TwoClassDataplaneTest, ThreeClassPolicyIsRefusedWithTheDataplanesReason) 
   EXPECT_EQ(core_->plan_generation(), generation);
   EXPECT_TRUE(core_->dataplane_up());
   EXPECT_FALSE(core_->Status()["policy_valid"].get<bool>());
-  EXPECT_EQ(Classes("shaper_tenant_transmit_bytes_total"), (std::set<std::string>{"realtime", "bulk"}))
+  EXPECT_EQ(Classes("shaper_tenant_transmit_bytes_total"),
+            (std::set<std::string>{"realtime", "bulk"}))
       << "the policy in force labels the series";
   bool logged = false;
   for (const std::string& line : log_lines_)
@@ -338,16 +349,13 @@ TEST_F(TwoClassDataplaneTest, ThreeClassPolicyIsRefusedWithTheDataplanesReason) 
 // dataplane's reason, exactly as a refusal on the first call does (above).
 TEST_F(TwoClassDataplaneTest, UnansweredReloadRefusedWhenPushedAgainKeepsThePrevious) {
   ASSERT_NO_FATAL_FAILURE(StartDataplane(2));
-  const std::string two = std::string(kTwoClasses) + std::string(kTenantsABCOnly);
-  const std::string three =
-      std::string(kTwoClasses) + std::string(kScavenger) + std::string(kTenantsABCOnly);
-  shaper::testing::WriteByRename(policy_path_, two);
+  shaper::testing::WriteByRename(policy_path_, two_classes_);
   ASSERT_NO_FATAL_FAILURE(StartCore());
   core_->Tick();
   ASSERT_TRUE(core_->dataplane_up());
   const Received before = dataplane_->received();
 
-  shaper::testing::WriteByRename(policy_path_, three);
+  shaper::testing::WriteByRename(policy_path_, three_classes_);
   next_apply_fault_ = shaper::testing::ApplyFault::kNotSent;
   const ReloadOutcome out = core_->Reload("test");
   EXPECT_FALSE(out.ok);
