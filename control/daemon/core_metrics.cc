@@ -369,10 +369,24 @@ std::vector<MetricFamily> ControlCore::CollectMetrics(bool all_tenants) const {
 // The small families still go through TextSerializer; the tenant families are
 // written here, each label prefix escaped once per tenant and direction.
 void ControlCore::AppendMetricsText(bool all_tenants, std::string& out) const {
+  WriteMetricsText(all_tenants, out, SIZE_MAX, [](std::string& /*whole*/) {});
+}
+
+void ControlCore::WriteMetricsText(bool all_tenants, std::string& out, size_t flush_bytes,
+                                   const std::function<void(std::string&)>& flush) const {
   const MetricsSnapshot snap = SnapshotMetrics(all_tenants);
+  auto flush_if_full = [&] {
+    if (out.size() >= flush_bytes) {
+      flush(out);
+      out.clear();
+    }
+  };
   const prometheus::TextSerializer serializer;
   out += serializer.Serialize(snap.families);
-  if (!snap.has_tenants) return;
+  if (!snap.has_tenants) {
+    flush(out);
+    return;
+  }
 
   // `{tenant="NAME",direction="DIR"`, per tenant and direction.
   std::vector<std::string> heads;
@@ -400,7 +414,8 @@ void ControlCore::AppendMetricsText(bool all_tenants, std::string& out) const {
   // (name, last label, value): one allocation for the whole text.
   const size_t classes = class_tails.size();
   const size_t lines = 3 * classes + 1 + abi::kDropReasons + kind_tails.size();
-  out.reserve(out.size() + head_bytes * lines + heads.size() * lines * 72);
+  const size_t whole = head_bytes * lines + heads.size() * lines * 72;
+  out.reserve(out.size() + std::min(whole, flush_bytes) + (size_t{1} << 16));
 
   auto header = [&](const MetricFamily& family) { out += serializer.Serialize({family}); };
   auto sample = [&](std::string_view name, const std::string& head, std::string_view tail,
@@ -419,6 +434,7 @@ void ControlCore::AppendMetricsText(bool all_tenants, std::string& out) const {
       for (uint32_t d = 0; d < config::kDirections; ++d) {
         write(name, heads[i * config::kDirections + d], snap.rows[i].dir[d]);
       }
+      flush_if_full();
     }
   };
   using Row = MetricsSnapshot::DirectionRow;
@@ -449,6 +465,7 @@ void ControlCore::AppendMetricsText(bool all_tenants, std::string& out) const {
     sample(name, head, kind_tails[2], Bytes(r.guaranteed_bps));
     sample(name, head, kind_tails[3], Bytes(r.ceiling_bps));
   });
+  flush(out);
 }
 
 }  // namespace shaper::control

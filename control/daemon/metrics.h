@@ -9,9 +9,14 @@
 // scrape. The core writes the text itself (ControlCore::AppendMetricsText,
 // byte for byte what TextSerializer would write), and these handlers serve it
 // as the Exposer did: the same exposer_* families first, gzip (level 1) when the
-// client accepts it.
+// client accepts it. To HTTP/1.1 clients (Prometheus) the body goes out in
+// chunked transfer encoding while it is written, in pieces of about
+// text_piece_bytes of text (ControlCore::WriteMetricsText), so a scrape of
+// every tenant holds a piece, not the whole text (266 MiB at 100k tenants);
+// HTTP/1.0 clients get the whole body with its Content-Length.
 #pragma once
 
+#include <cstddef>
 #include <expected>
 #include <memory>
 #include <string>
@@ -28,8 +33,11 @@ class MetricsEndpoint;
 // naming the address when it cannot listen (port taken, bad address).
 class MetricsServer {
  public:
+  static constexpr size_t kTextPieceBytes = size_t{1} << 20;
+
   static std::expected<std::unique_ptr<MetricsServer>, std::string> Start(
-      const std::string& address, const ControlCore& core);
+      const std::string& address, const ControlCore& core,
+      size_t text_piece_bytes = kTextPieceBytes);
   ~MetricsServer();
   // The bound port (useful with port 0).
   int port() const { return port_; }

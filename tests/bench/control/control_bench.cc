@@ -377,28 +377,36 @@ struct HttpResult {
   bool ok = false;
 };
 
+// Sends `request` to 127.0.0.1:port and hands what comes back, until the
+// server closes, to on_bytes(data, n).
+template <class OnBytes>
+void HttpExchange(int port, const std::string& request, OnBytes&& on_bytes) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) on_bytes(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+}
+
 // GET over HTTP/1.0; timed from connect to the server closing. With `gzip`
 // the request accepts a gzip body, and sample lines are not counted.
 HttpResult HttpGet(int port, const std::string& path, bool gzip = false) {
   HttpResult r;
   const auto start = Clock::now();
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return r;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" +
-                            (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n";
-    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[1 << 16];
-      ssize_t n;
-      while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
+  HttpExchange(port,
+               "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" +
+                   (gzip ? "Accept-Encoding: gzip\r\n" : "") + "\r\n",
+               [&](const char* data, size_t n) { response.append(data, n); });
   r.seconds = Since(start);
   const size_t body = response.find("\r\n\r\n");
   r.ok = response.starts_with("HTTP/1.") && response.find(" 200 ") != std::string::npos &&
@@ -411,6 +419,51 @@ HttpResult HttpGet(int port, const std::string& path, bool gzip = false) {
     if (end > line && response[line] != '#') ++r.series;
     line = end + 1;
   }
+  return r;
+}
+
+// Memory a scrape costs the process: its peak resident set during one GET
+// above the resident set before it (the high-water mark is reset first,
+// /proc/self/clear_refs "5"). The client here keeps no body (it counts the
+// bytes), so the growth is the server's. HTTP/1.1 gets the chunked reply,
+// HTTP/1.0 the whole body with its length.
+struct ScrapeMemory {
+  double seconds = 0;
+  size_t wire_bytes = 0;
+  uint64_t peak_growth_bytes = 0;
+  bool ok = false;
+};
+
+uint64_t StatusKiB(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with(field)) return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+  }
+  return 0;
+}
+
+ScrapeMemory MeasureScrapeMemory(int port, const std::string& path, bool http11) {
+  ScrapeMemory r;
+  {
+    std::ofstream clear("/proc/self/clear_refs");
+    clear << "5";
+    if (!clear.flush()) return r;
+  }
+  const uint64_t before_kib = StatusKiB("VmRSS:");
+  const auto start = Clock::now();
+  std::string head;
+  HttpExchange(port,
+               "GET " + path + (http11 ? " HTTP/1.1" : " HTTP/1.0") +
+                   "\r\nHost: 127.0.0.1\r\nConnection: close\r\nAccept-Encoding: gzip\r\n\r\n",
+               [&](const char* data, size_t n) {
+                 if (head.size() < 64) head.append(data, std::min<size_t>(n, 64));
+                 r.wire_bytes += n;
+               });
+  r.seconds = Since(start);
+  r.ok = head.starts_with("HTTP/1.") && head.find(" 200 ") != std::string::npos;
+  const uint64_t peak_kib = StatusKiB("VmHWM:");
+  r.peak_growth_bytes = peak_kib > before_kib ? (peak_kib - before_kib) * 1024 : 0;
   return r;
 }
 
@@ -429,6 +482,10 @@ struct ScrapeResult {
   // core's lock over the control loop.
   double tick_max_during_scrape = 0;
   double tick_median_alone = 0;
+  // /metrics/tenants with gzip: chunked (HTTP/1.1, as Prometheus) against
+  // the whole body (HTTP/1.0), the baseline.
+  ScrapeMemory memory_chunked;
+  ScrapeMemory memory_whole;
 };
 
 // Every tenant offers traffic in both directions for one interval.
@@ -519,6 +576,10 @@ std::expected<ScrapeResult, std::string> BenchScrape(const std::string& policy_p
   r.all = *all;
   r.top = *top;
   r.all_gzip = *all_gzip;
+  r.memory_whole = MeasureScrapeMemory(port, "/metrics/tenants", false);
+  r.memory_chunked = MeasureScrapeMemory(port, "/metrics/tenants", true);
+  if (!r.memory_whole.ok || !r.memory_chunked.ok)
+    return std::unexpected("GET /metrics/tenants for the memory figures failed");
 
   auto tick = [&] {
     const auto start = Clock::now();
@@ -700,6 +761,18 @@ int Run(bool smoke, bool json_out) {
                   " ({:.1f}x)",
                   Ms(scrape->tick_median_alone), Ms(scrape->tick_max_during_scrape),
                   scrape->tick_max_during_scrape / std::max(scrape->tick_median_alone, 1e-9)));
+  j["scrape_memory_chunked_bytes_" + big_name] = scrape->memory_chunked.peak_growth_bytes;
+  j["scrape_memory_whole_bytes_" + big_name] = scrape->memory_whole.peak_growth_bytes;
+  auto mib = [](uint64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+  say(fmt::format(
+      "  scrape memory, /metrics/tenants gzip (peak RSS growth of one GET): HTTP/1.1 chunked "
+      "{:.1f} MiB in {} ({:.1f} MiB sent), HTTP/1.0 whole body (baseline) {:.1f} MiB in {}: "
+      "{:.3f}x",
+      mib(scrape->memory_chunked.peak_growth_bytes), Ms(scrape->memory_chunked.seconds),
+      mib(scrape->memory_chunked.wire_bytes),
+      mib(scrape->memory_whole.peak_growth_bytes), Ms(scrape->memory_whole.seconds),
+      static_cast<double>(scrape->memory_chunked.peak_growth_bytes) /
+          static_cast<double>(std::max<uint64_t>(scrape->memory_whole.peak_growth_bytes, 1))));
   if (json_out) fmt::print("{}\n", j.dump());
   return 0;
 }

@@ -86,6 +86,25 @@ tenants:
 allocation: {mode: dynamic, interval: 100ms}
 )";
 
+// The text a gzip stream inflates to; empty unless the stream is whole.
+std::string Gunzip(const std::string& in) {
+  z_stream zs{};
+  std::string out;
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return out;
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  int ret = Z_OK;
+  char buf[1 << 14];
+  while (ret == Z_OK) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof(buf);
+    ret = inflate(&zs, Z_NO_FLUSH);
+    out.append(buf, sizeof(buf) - zs.avail_out);
+  }
+  inflateEnd(&zs);
+  return ret == Z_STREAM_END && zs.avail_in == 0 ? out : std::string();
+}
+
 class ControlCoreTest : public shaper::testing::CoreFixture {
  protected:
   void SetUp() override {
@@ -295,46 +314,91 @@ TEST_F(ControlCoreTest, MetricsTextIsWhatTextSerializerWritesOfTheFamilies) {
   }
 }
 
+// The text in pieces (what HTTP/1.1 replies stream) is the same text: cut
+// only at the end of a tenant, every piece but the last at least the
+// threshold, the last handed over and kept.
+TEST_F(ControlCoreTest, MetricsTextInPiecesIsTheSameText) {
+  core_->Tick();
+  GreedyTick({"a", "b", "c"});
+  for (const bool all : {false, true}) {
+    std::string whole;
+    core_->AppendMetricsText(all, whole);
+    constexpr size_t kPiece = 2048;
+    std::vector<std::string> pieces;
+    std::string text = "# prefix\n";
+    core_->WriteMetricsText(all, text, kPiece, [&](std::string& piece) { pieces.push_back(piece); });
+    ASSERT_FALSE(pieces.empty());
+    EXPECT_EQ(text, pieces.back()) << "the last piece stays in the buffer";
+    std::string joined;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      joined += pieces[i];
+      EXPECT_TRUE(pieces[i].ends_with("\n")) << "piece " << i;
+      if (i + 1 < pieces.size()) {
+        EXPECT_GE(pieces[i].size(), kPiece) << "piece " << i;
+      }
+    }
+    EXPECT_EQ(joined, "# prefix\n" + whole) << (all ? "all tenants" : "top N");
+    // 4 tenants x 2 directions, about 1.5 KiB each: several pieces.
+    if (all) {
+      EXPECT_GE(pieces.size(), 3u);
+    }
+  }
+}
+
 // Both paths over HTTP: the exposer_* families, then the core's text; gzip
 // when the client accepts it (Prometheus does), inflating to the same text.
+// HTTP/1.0: the whole body with its length. HTTP/1.1 (Prometheus): chunked
+// transfer encoding, sent as the text is written; pieces of 2 KiB here (1 MiB
+// by default), so /metrics/tenants takes several and gzip runs across them.
 TEST_F(ControlCoreTest, MetricsServedPlainAndGzipped) {
   const int port = shaper::testing::FreeTcpPort();
-  auto metrics = MetricsServer::Start("127.0.0.1:" + std::to_string(port), *core_);
+  constexpr size_t kPiece = 2048;
+  auto metrics = MetricsServer::Start("127.0.0.1:" + std::to_string(port), *core_, kPiece);
   ASSERT_TRUE(metrics.has_value()) << metrics.error();
   core_->Tick();
   GreedyTick({"a", "b", "c"});
-  auto gunzip = [](const std::string& in) {
-    z_stream zs{};
-    std::string out;
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return out;
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    zs.avail_in = static_cast<uInt>(in.size());
-    int ret = Z_OK;
-    char buf[1 << 14];
-    while (ret == Z_OK) {
-      zs.next_out = reinterpret_cast<Bytef*>(buf);
-      zs.avail_out = sizeof(buf);
-      ret = inflate(&zs, Z_NO_FLUSH);
-      out.append(buf, sizeof(buf) - zs.avail_out);
-    }
-    inflateEnd(&zs);
-    return ret == Z_STREAM_END ? out : std::string();
+  auto expect_body = [](const std::string& body, const std::string& core_text,
+                        const std::string& what) {
+    EXPECT_TRUE(body.starts_with("# HELP exposer_transferred_bytes_total ")) << what << body;
+    EXPECT_NE(body.find("\nexposer_scrapes_total "), std::string::npos) << what << body;
+    EXPECT_TRUE(body.ends_with(core_text)) << what << "\n" << body;
   };
   for (const bool all : {false, true}) {
     const std::string path = all ? "/metrics/tenants" : "/metrics";
     std::string core_text;
     core_->AppendMetricsText(all, core_text);
-    const std::string plain = HttpGet(port, path);
-    EXPECT_TRUE(plain.starts_with("# HELP exposer_transferred_bytes_total ")) << plain;
-    EXPECT_TRUE(plain.ends_with(core_text)) << path << "\n" << plain;
-    EXPECT_NE(plain.find("\nexposer_scrapes_total "), std::string::npos) << plain;
+
+    expect_body(HttpGet(port, path), core_text, path + ", HTTP/1.0\n");
     const std::string gzipped = HttpGet(port, path, "Accept-Encoding: gzip\r\n");
     ASSERT_GE(gzipped.size(), 2u);
     EXPECT_EQ(gzipped.substr(0, 2), "\x1f\x8b") << path;
-    const std::string inflated = gunzip(gzipped);
-    EXPECT_TRUE(inflated.ends_with(core_text)) << path << "\n" << inflated;
-    EXPECT_TRUE(inflated.starts_with("# HELP exposer_transferred_bytes_total ")) << inflated;
+    expect_body(Gunzip(gzipped), core_text, path + ", HTTP/1.0 gzip\n");
+
+    const auto plain = shaper::testing::HttpGetChunked(port, path);
+    ASSERT_EQ(plain.error, "") << path << "\n" << plain.headers;
+    EXPECT_EQ(plain.headers.find("Content-Encoding"), std::string::npos) << plain.headers;
+    EXPECT_EQ(plain.headers.find("Content-Length"), std::string::npos) << plain.headers;
+    expect_body(plain.body, core_text, path + ", HTTP/1.1\n");
+    if (all) {
+      EXPECT_GE(plain.chunks.size(), 3u) << "pieces of " << kPiece << " B";
+    }
+    for (size_t c = 0; c + 1 < plain.chunks.size(); ++c) {
+      EXPECT_GE(plain.chunks[c], kPiece) << path << ", chunk " << c;
+    }
+    const auto chunked_gzip =
+        shaper::testing::HttpGetChunked(port, path, "Accept-Encoding: gzip\r\n");
+    ASSERT_EQ(chunked_gzip.error, "") << path << "\n" << chunked_gzip.headers;
+    EXPECT_NE(chunked_gzip.headers.find("\r\nContent-Encoding: gzip\r\n"), std::string::npos)
+        << chunked_gzip.headers;
+    expect_body(Gunzip(chunked_gzip.body), core_text, path + ", HTTP/1.1 gzip\n");
   }
+  // A chunked reply's bytes are counted: the counter a reply shows grows by
+  // the previous reply's body (counted after it is sent).
+  const auto first = shaper::testing::HttpGetChunked(port, "/metrics");
+  const auto second = shaper::testing::HttpGetChunked(port, "/metrics");
+  EXPECT_EQ(SampleValue(second.body, "exposer_transferred_bytes_total") -
+                SampleValue(first.body, "exposer_transferred_bytes_total"),
+            static_cast<double>(first.body.size()));
 }
 
 TEST_F(ControlCoreTest, DataplaneGoneThenBackGetsThePlanAgain) {

@@ -172,31 +172,89 @@ inline int FreeTcpPort() {
   return ntohs(addr.sin_port);
 }
 
-// GET over HTTP/1.0 (the server closes after the reply); returns the body.
-inline std::string HttpGet(int port, const std::string& path,
-                           const std::string& extra_headers = "") {
+// Sends `request` to 127.0.0.1:port and returns everything the server sends
+// until it closes ("" when the connection fails).
+inline std::string HttpExchange(int port, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string req =
-      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + extra_headers + "\r\n";
-  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) < 0) {
-    close(fd);
-    return "";
-  }
   std::string response;
-  char buf[8192];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      send(fd, request.data(), request.size(), MSG_NOSIGNAL) >= 0) {
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
+  }
   close(fd);
+  return response;
+}
+
+// GET over HTTP/1.0 (the server closes after the reply); returns the body.
+inline std::string HttpGet(int port, const std::string& path,
+                           const std::string& extra_headers = "") {
+  const std::string response = HttpExchange(
+      port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + extra_headers + "\r\n");
   const size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// GET over HTTP/1.1, as Prometheus asks: the reply's header block, and its
+// body decoded from chunked transfer encoding with the size of every chunk
+// (`chunks` empty and `error` set when the reply is not chunked or a chunk
+// is malformed).
+struct ChunkedReply {
+  std::string headers;
+  std::string body;
+  std::vector<size_t> chunks;  // data chunks, in order (the final empty one not counted)
+  std::string error;
+};
+inline ChunkedReply HttpGetChunked(int port, const std::string& path,
+                                   const std::string& extra_headers = "") {
+  ChunkedReply r;
+  const std::string response =
+      HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+                             extra_headers + "\r\n");
+  const size_t head_end = response.find("\r\n\r\n");
+  if (head_end == std::string::npos) {
+    r.error = "no header block";
+    return r;
+  }
+  r.headers = response.substr(0, head_end + 2);
+  if (r.headers.find("\r\nTransfer-Encoding: chunked\r\n") == std::string::npos) {
+    r.error = "not chunked";
+    return r;
+  }
+  size_t pos = head_end + 4;
+  for (;;) {
+    const size_t line_end = response.find("\r\n", pos);
+    if (line_end == std::string::npos) {
+      r.error = "chunk size line cut short";
+      break;
+    }
+    char* end = nullptr;
+    const std::string size_text = response.substr(pos, line_end - pos);
+    const unsigned long long size = std::strtoull(size_text.c_str(), &end, 16);
+    if (size_text.empty() || end != size_text.c_str() + size_text.size()) {
+      r.error = "bad chunk size '" + size_text + "'";
+      break;
+    }
+    pos = line_end + 2;
+    if (response.size() < pos + size + 2 || response.compare(pos + size, 2, "\r\n") != 0) {
+      r.error = "chunk of " + std::to_string(size) + " bytes cut short";
+      break;
+    }
+    if (size == 0) {
+      if (pos + 2 != response.size()) r.error = "bytes after the last chunk";
+      return r;
+    }
+    r.body.append(response, pos, size);
+    r.chunks.push_back(size);
+    pos += size + 2;
+  }
+  r.chunks.clear();
+  return r;
 }
 
 // The value of the sample whose line starts with `series` + ' ', or -1.
