@@ -311,6 +311,14 @@ void Worker::EnqueueBurst(Dir& d, rte_mbuf** rx, uint16_t n, uint64_t now_tsc, P
       Drop(d, m, tenant, cls, abi::DropReason::kPoolLow);
       continue;
     }
+    // An idle tenant within its guarantee while no tenant waits in the
+    // assured list: the frame would be the next Dequeue's first, charged the
+    // same; it goes to TX now, past its queue and the lists.
+    if (d.tx_count < kTxBuffer && sched.SendNow(m, tenant, cls, now_tsc)) {
+      ++totals_.sent_now_packets;
+      CountOut(d, m, now_tsc);
+      continue;
+    }
     switch (sched.Enqueue(m, tenant, cls, now_tsc)) {
       case sched::Verdict::kQueued:
         ++d.queued_frames;

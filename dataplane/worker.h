@@ -105,6 +105,7 @@ struct WorkerTotals {
   uint64_t drained_at_exit = 0;    // queued frames freed at shutdown
   uint64_t profiles_refused = 0;   // plans whose profiles did not fit the schedulers
   uint64_t warm_passes = 0;        // bursts loaded ahead by the warm pass (warm.h)
+  uint64_t sent_now_packets = 0;   // frames of idle tenants sent at once (Scheduler::SendNow)
 };
 
 class Worker {

@@ -88,6 +88,11 @@
 // tenants that a new profile no longer has are drained the same way, lazily,
 // when the tenant comes up in a list or the wheel.
 //
+// The idle tenant's fast path: when the next Dequeue would send a packet
+// first (its tenant idle and within its guarantee, nothing in the assured
+// list, the link conforming), SendNow charges it as that Dequeue would and
+// the caller sends it without queueing it (see SendNow for what differs).
+//
 // Rate changes: SetProfile swaps a pointer. Bucket timestamps survive; since
 // they are times, a rate change applies from the next packet, and a bucket in
 // debt under the old rate waits at most its old tolerance plus one packet.
@@ -124,6 +129,7 @@ class Scheduler {
     uint64_t wheel_wakeups = 0;
     uint64_t parks = 0;
     uint64_t budget_exhausted = 0;  // calls that stopped on their step budget
+    uint64_t sent_now = 0;          // packets SendNow let through
   };
 
   // Allocates all per-tenant state up front; nothing allocates afterwards.
@@ -152,6 +158,43 @@ class Scheduler {
     (void)now_tsc;  // bucket times are absolute; nothing to rebase
     if (profile != nullptr && profile->num_classes() != num_classes_) return false;
     profile_ = profile;
+    return true;
+  }
+
+  // The fast path of an idle tenant. When no tenant waits in the assured
+  // list, the tenant has nothing queued (so it is in no list and not
+  // parked), has a guarantee, and the link, its ceiling and its assured
+  // bucket all conform, Enqueue would put the packet at the head of the
+  // assured list and the next Dequeue would send it first. SendNow charges
+  // it exactly as that Dequeue would (link, ceiling and assured buckets,
+  // class credits, the bulk cursor where PickClass leaves it), stamps its
+  // arrival, and returns true: the caller sends it now, and no queue or list
+  // is touched. Otherwise it returns false, changes nothing, and the caller
+  // enqueues the packet. One difference, of at most one poll: a tenant the
+  // next Dequeue would wake from the wheel first is sent after this packet
+  // instead of before it. Nothing is reordered within a tenant (it had
+  // nothing queued), and a tenant within its guarantee only takes its own
+  // assured rate, which no other tenant's promise counts on.
+  bool SendNow(Packet* pkt, uint32_t tenant, uint32_t cls, uint64_t now_tsc) {
+    if (profile_ == nullptr || assured_list_.head != kNil || tenant >= max_tenants_ ||
+        tenant >= profile_->num_tenants() || cls >= num_classes_)
+      return false;
+    const Profile& p = *profile_;
+    if (link_tat_tsc_ > now_tsc + p.link_rate().tolerance_tsc) return false;
+    TenantState& s = state(tenant);
+    if (s.backlog_mask != 0 || s.flags != 0) return false;
+    const TenantProfile& tp = p.tenant(tenant);
+    if (tp.assured_cpb_fp == 0 || s.ceiling_tat_tsc > now_tsc + tp.ceiling_tolerance_tsc() ||
+        s.assured_tat_tsc > now_tsc + tp.assured_tolerance_tsc())
+      return false;
+    Traits::SetArrivalTsc(pkt, now_tsc);
+    const uint32_t bytes = Traits::WireLength(pkt) + p.overhead_bytes();
+    Charge(link_tat_tsc_, link_frac_, p.link_rate(), bytes, now_tsc);
+    Charge(s.ceiling_tat_tsc, s.ceiling_frac, tp.ceiling(), bytes, now_tsc);
+    Charge(s.assured_tat_tsc, s.assured_frac, tp.assured(), bytes, now_tsc);
+    if (!p.cls(cls).latency) s.bulk_cursor = static_cast<uint8_t>(cls);
+    ChargeClasses(tenant, cls, bytes);
+    ++counters_.sent_now;
     return true;
   }
 

@@ -281,7 +281,8 @@ TEST_F(WorkerTest, TheWarmPassOnlyLoads) {
 }
 
 // Shaping must not add delay when there is room: a frame of an idle tenant
-// under its rates leaves in the same poll that received it.
+// under its rates leaves in the same poll that received it; within its
+// guarantee, without touching its queue (SendNow).
 TEST_F(WorkerTest, AnIdleTenantsFrameLeavesInTheSamePoll) {
   PublishPlan(
       testing::PlanBlob()
@@ -302,6 +303,12 @@ TEST_F(WorkerTest, AnIdleTenantsFrameLeavesInTheSamePoll) {
       now += rte_get_tsc_hz() / 1000;  // 1 ms later: idle again
     }
   }
+  // t1's frames (within its guarantee) skipped the queues (Scheduler::
+  // SendNow); t2 and the default tenant have no guarantee, so theirs went
+  // through the queues and the borrow list, as they must (weighted sharing).
+  EXPECT_EQ(worker_->totals().sent_now_packets, 3u);
+  EXPECT_EQ(Tx(1, abi::kUpload, 1).tx_packets + Tx(1, abi::kUpload, 0).tx_packets, 3u);
+  EXPECT_EQ(worker_->queued_bytes(), 0u);
 }
 
 // The RX ring is a FIFO: a latency-class frame behind a ring full of bulk

@@ -111,6 +111,9 @@ std::unique_ptr<ShaperVariant> ShaperVariant::Create(const ShaperConfig& config,
   if (const char* force = std::getenv("SHAPER_BENCH_WARM"))
     v->warm_min_tenants_ = std::string_view(force) == "0" ? UINT32_MAX : 0;
 
+  // SHAPER_BENCH_SEND_NOW=0 turns Scheduler::SendNow off (to measure it).
+  if (const char* send_now = std::getenv("SHAPER_BENCH_SEND_NOW"))
+    v->send_now_ = std::string_view(send_now) != "0";
   v->state_.tenants = slots;
   v->state_.profile_bytes = sizeof(sched::TenantProfile);
   const uint64_t sched_heap = heap2 - heap1b;
@@ -180,12 +183,21 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
     }
     dataplane::KeepLoads(loads);
   }
+  rte_mbuf* out[2 * kBurst];
+  uint32_t sent_now = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const dataplane::MbufMeta* mm = dataplane::Meta(m);
     abi::TenantStats& ts = *TenantStatsOf(mm->tenant);
     ++ts.arrival_packets;
     ts.arrival_bytes += m->pkt_len;
+    if (send_now_ && sched_->SendNow(m, mm->tenant, mm->cls, now_tsc)) {  // as the worker
+      abi::ClassTx* tx = abi::TxOf(&ts, mm->cls);
+      ++tx->tx_packets;
+      tx->tx_bytes += m->pkt_len;
+      out[sent_now++] = m;
+      continue;
+    }
     const sched::Verdict verdict = sched_->Enqueue(m, mm->tenant, mm->cls, now_tsc);
     if (verdict == sched::Verdict::kQueued) PublishQueued(mm->tenant, mm->cls);
     if (verdict != sched::Verdict::kQueued) {
@@ -196,23 +208,22 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
       ++stats.drop_pkts;
     }
   }
-  rte_mbuf* out[2 * kBurst];
   const uint32_t got = sched_->Dequeue(
-      now_tsc, out, 2 * kBurst,
+      now_tsc, out + sent_now, 2 * kBurst - sent_now,
       [this, &stats](rte_mbuf* m, uint32_t tenant, uint32_t cls, sched::DropReason reason) {
         ++TenantStatsOf(tenant)->drop_packets[static_cast<uint32_t>(reason)];
         PublishQueued(tenant, cls);
         rte_pktmbuf_free(m);
         ++stats.drop_pkts;
       });
-  for (uint32_t i = 0; i < got; ++i) {
+  for (uint32_t i = sent_now; i < sent_now + got; ++i) {
     const dataplane::MbufMeta* mm = dataplane::Meta(out[i]);
     PublishQueued(mm->tenant, mm->cls);
     abi::ClassTx* tx = abi::TxOf(TenantStatsOf(mm->tenant), mm->cls);
     ++tx->tx_packets;
     tx->tx_bytes += out[i]->pkt_len;
   }
-  SendToNull(tx_port_, out, static_cast<uint16_t>(got), stats);
+  SendToNull(tx_port_, out, static_cast<uint16_t>(sent_now + got), stats);
 }
 
 ShaperVariant::TouchedLines ShaperVariant::CountTouchedLines(double latency_share) const {

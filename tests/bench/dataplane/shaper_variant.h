@@ -126,6 +126,7 @@ class ShaperVariant {
   StateBytes state_;
   bool real_classifier_ = false;
   uint32_t warm_min_tenants_ = UINT32_MAX;  // dataplane/warm.h
+  bool send_now_ = true;                     // Scheduler::SendNow, as the worker
   double classifier_build_s_ = 0;
 #ifdef SHAPER_BENCH_REAL_CLASSIFIER
   std::unique_ptr<dataplane::ClassifyTables> classify_;

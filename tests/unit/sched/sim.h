@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/sched/scheduler.h"
@@ -99,6 +101,10 @@ class Sim {
         flows_(static_cast<size_t>(max_tenants ? max_tenants : num_tenants_) * classes_.size()),
         pool_(pool_packets),
         rng_(seed) {
+    // SHAPER_SIM_SEND_NOW=1: offers go through Scheduler::SendNow first, as
+    // the dataplane's worker does (meson runs the tests both ways).
+    const char* send_now = std::getenv("SHAPER_SIM_SEND_NOW");
+    send_now_ = send_now != nullptr && std::string_view(send_now) == "1";
     for (auto& p : pool_) free_.push_back(&p);
     SetTenants(tenants);
   }
@@ -133,6 +139,12 @@ class Sim {
     free_.pop_back();
     Flow& f = flow(tenant, cls);
     *p = TestPacket{nullptr, 0, now_, f.next_seq, len, tenant, cls};
+    if (send_now_ && sched_.SendNow(p, tenant, cls, now_)) {
+      ++f.next_seq;
+      ++enqueued_;
+      Transmit(p);
+      return Verdict::kQueued;
+    }
     const Verdict v = sched_.Enqueue(p, tenant, cls, now_);
     if (v == Verdict::kQueued) {
       ++f.next_seq;
@@ -173,6 +185,9 @@ class Sim {
     }
   }
 
+  // Offers try Scheduler::SendNow first (as the worker does); also set by
+  // SHAPER_SIM_SEND_NOW=1 at construction.
+  void set_send_now(bool on) { send_now_ = on; }
   uint64_t now() const { return now_; }
   void set_now(uint64_t now) { now_ = now; }
   TestScheduler& sched() { return sched_; }
@@ -237,6 +252,7 @@ class Sim {
     free_.push_back(p);
   }
 
+  bool send_now_ = false;
   LinkParams link_;
   std::vector<ClassParams> classes_;
   uint32_t num_tenants_;
