@@ -170,11 +170,12 @@ class Scheduler {
   // class credits, the bulk cursor where PickClass leaves it), stamps its
   // arrival, and returns true: the caller sends it now, and no queue or list
   // is touched. Otherwise it returns false, changes nothing, and the caller
-  // enqueues the packet. One difference, of at most one poll: a tenant the
-  // next Dequeue would wake from the wheel first is sent after this packet
-  // instead of before it. Nothing is reordered within a tenant (it had
-  // nothing queued), and a tenant within its guarantee only takes its own
-  // assured rate, which no other tenant's promise counts on.
+  // enqueues the packet. What differs, within one poll only: packets sent
+  // now leave in arrival order, where one Dequeue after several arrivals
+  // would send the tenant's latency class first, and would first send the
+  // tenants it wakes from the wheel. Packets sent now are within their
+  // tenant's guarantee and burst, which come before any borrowing anyway,
+  // and FIFO order per (tenant, class) holds: the tenant had nothing queued.
   bool SendNow(Packet* pkt, uint32_t tenant, uint32_t cls, uint64_t now_tsc) {
     if (profile_ == nullptr || assured_list_.head != kNil || tenant >= max_tenants_ ||
         tenant >= profile_->num_tenants() || cls >= num_classes_)
