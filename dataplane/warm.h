@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "dataplane/abi/stats.h"
+
 namespace shaper::dataplane {
 
 // Tenant count from which the warm pass runs, for `bytes_per_tenant` bytes
@@ -25,6 +27,16 @@ inline uint32_t WarmPassMinTenants(uint64_t bytes_per_tenant) {
   const uint64_t cache = l2 > 0 ? static_cast<uint64_t>(l2) : uint64_t{1} << 20;
   return static_cast<uint32_t>(
       std::min<uint64_t>(cache / std::max<uint64_t>(bytes_per_tenant, 1), UINT32_MAX));
+}
+
+// One frame's loads: its tenant's scheduler block and profile entry
+// (Scheduler::WarmTenant) and the two ends of what the frame writes in its
+// counters row (the arrival pair, the last class's queued gauge).
+template <class Sched>
+uint64_t WarmFrame(const Sched& sched, uint32_t tenant, const abi::TenantStats* row,
+                   uint32_t num_classes) {
+  return sched.WarmTenant(tenant) + row->arrival_packets +
+         *abi::QueuedBytesOf(row, num_classes, num_classes - 1);
 }
 
 // Keeps the sum of the warm pass's loads alive, so the compiler keeps them.

@@ -272,10 +272,7 @@ void Worker::EnqueueBurst(Dir& d, rte_mbuf** rx, uint16_t n, uint64_t now_tsc, P
     uint64_t loads = 0;
     for (uint16_t i = 0; i < n; ++i) {
       const uint32_t tenant = Meta(rx[i])->tenant;
-      const abi::TenantStats* ts = TenantStatsOf(tenant, d.direction);
-      // The two ends of what a frame writes in its row (warm.h).
-      loads += sched.WarmTenant(tenant) + ts->arrival_packets +
-               *abi::QueuedBytesOf(ts, num_classes_, num_classes_ - 1);
+      loads += WarmFrame(sched, tenant, TenantStatsOf(tenant, d.direction), num_classes_);
     }
     KeepLoads(loads);
     ++totals_.warm_passes;

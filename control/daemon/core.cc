@@ -129,6 +129,15 @@ void ControlCore::InstallPolicyLocked(config::Policy&& policy,
   }
 }
 
+// `policy` in force in place of policy_, under the ids in ids_ (already
+// updated for it); what is pushed next is its plan.
+void ControlCore::ReplacePolicyLocked(config::Policy&& policy) {
+  const std::vector<std::string> old_names = names_;
+  InstallPolicyLocked(std::move(policy), old_names);
+  if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
+  ResetPushedLocked();
+}
+
 // After a plan push the dataplane's assured rates are the guarantees.
 void ControlCore::ResetPushedLocked() {
   for (Direction& dir : dirs_) dir.pushed_bps = dir.guaranteed_bps;
@@ -387,11 +396,8 @@ ReloadOutcome ControlCore::ReloadSucceededLocked(std::string_view trigger) {
 void ControlCore::FallBackLocked(const std::string& reason) {
   Unconfirmed back = std::move(*unconfirmed_);
   unconfirmed_.reset();
-  const std::vector<std::string> old_names = names_;
   ids_ = std::move(back.previous_ids);
-  InstallPolicyLocked(std::move(back.previous), old_names);
-  if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
-  ResetPushedLocked();
+  ReplacePolicyLocked(std::move(back.previous));
   ReloadFailedLocked(back.trigger, reason);
 }
 
@@ -425,10 +431,7 @@ ReloadOutcome ControlCore::Reload(std::string_view trigger) {
                  {"error", reply.error()}});
       unconfirmed_.emplace(Unconfirmed{std::move(policy_), saved_ids, std::string(trigger)});
       DisconnectLocked(fmt::format("apply-plan: {}", reply.error()));
-      const std::vector<std::string> old_names = names_;
-      InstallPolicyLocked(std::move(*policy), old_names);
-      if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
-      ResetPushedLocked();
+      ReplacePolicyLocked(std::move(*policy));
       if (auto refused = ConnectLocked(clock_()); refused) {
         ReloadOutcome out;  // FallBackLocked counted and logged the failure
         out.error = std::move(*refused);
@@ -448,10 +451,7 @@ ReloadOutcome ControlCore::Reload(std::string_view trigger) {
     // Still unconfirmed: the fallback stays what the dataplane last accepted.
     unconfirmed_->trigger = std::string(trigger);
   }
-  const std::vector<std::string> old_names = names_;
-  InstallPolicyLocked(std::move(*policy), old_names);
-  if (options_.on_policy_installed) options_.on_policy_installed(policy_, ids_);
-  ResetPushedLocked();
+  ReplacePolicyLocked(std::move(*policy));
   return ReloadSucceededLocked(trigger);
 }
 

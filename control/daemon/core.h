@@ -46,9 +46,10 @@
 // starts from scratch (the dataplane then swaps the queues the new ids name,
 // as on its own restart); refusing to start would cost more.
 //
-// Threads: the event loop calls everything except CollectMetrics() and
-// AppendMetricsText(), which the metrics server's threads call at scrape time. One mutex guards the
-// state both sides read; it is never taken on the packet path (that is another process).
+// Threads: the event loop calls everything except CollectMetrics(),
+// AppendMetricsText() and WriteMetricsText(), which the metrics server's
+// threads call at scrape time. One mutex guards the state both sides read;
+// it is never taken on the packet path (that is another process).
 #pragma once
 
 #include <prometheus/metric_family.h>
@@ -148,8 +149,9 @@ class ControlCore {
   void AppendMetricsText(bool all_tenants, std::string& out) const;
   // The same text in pieces: appended to `out`, which is handed to `flush`
   // and cleared whenever it holds at least `flush_bytes` at the end of a
-  // tenant, and handed to `flush` once more at the end (not cleared). A scrape of every tenant then holds about flush_bytes of text
-  // at a time instead of all of it (266 MiB at 100k tenants).
+  // tenant, and handed to `flush` once more at the end (not cleared). A
+  // scrape of every tenant then holds about flush_bytes of text at a time
+  // instead of all of it (266 MiB at 100k tenants).
   void WriteMetricsText(bool all_tenants, std::string& out, size_t flush_bytes,
                         const std::function<void(std::string&)>& flush) const;
 
@@ -170,6 +172,7 @@ class ControlCore {
   };
 
   void InstallPolicyLocked(config::Policy&& policy, const std::vector<std::string>& old_names);
+  void ReplacePolicyLocked(config::Policy&& policy);
   void ResetPushedLocked();
   // Returns the dataplane's reason when it refused an unconfirmed reload's
   // policy and the previous one went back in force (FallBackLocked).

@@ -62,8 +62,7 @@ class ChunkedBody {
 
   // False when zlib cannot start: send it plain then.
   bool StartGzip() {
-    if (deflateInit2(&zs_, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if (deflateInit2(&zs_, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY) != Z_OK)
       return false;
     gzip_ = true;
     out_.resize(kOutBytes);

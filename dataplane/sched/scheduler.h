@@ -185,16 +185,12 @@ class Scheduler {
     TenantState& s = state(tenant);
     if (s.backlog_mask != 0 || s.flags != 0) return false;
     const TenantProfile& tp = p.tenant(tenant);
-    if (tp.assured_cpb_fp == 0 || s.ceiling_tat_tsc > now_tsc + tp.ceiling_tolerance_tsc() ||
-        s.assured_tat_tsc > now_tsc + tp.assured_tolerance_tsc())
+    if (tp.assured_cpb_fp == 0 || !CeilingConforms(s, tp, now_tsc) ||
+        !AssuredConforms(s, tp, now_tsc))
       return false;
     Traits::SetArrivalTsc(pkt, now_tsc);
-    const uint32_t bytes = Traits::WireLength(pkt) + p.overhead_bytes();
-    Charge(link_tat_tsc_, link_frac_, p.link_rate(), bytes, now_tsc);
-    Charge(s.ceiling_tat_tsc, s.ceiling_frac, tp.ceiling(), bytes, now_tsc);
-    Charge(s.assured_tat_tsc, s.assured_frac, tp.assured(), bytes, now_tsc);
-    if (!p.cls(cls).latency) s.bulk_cursor = static_cast<uint8_t>(cls);
-    ChargeClasses(tenant, cls, bytes);
+    if (!p.cls(cls).latency) s.bulk_cursor = static_cast<uint8_t>(cls);  // as PickClass
+    ChargeSend(tenant, s, tp, cls, Traits::WireLength(pkt) + p.overhead_bytes(), true, now_tsc);
     ++counters_.sent_now;
     return true;
   }
@@ -267,11 +263,11 @@ class Scheduler {
         MoveToBack<&TenantState::borrow_link>(borrow_list_, t);
         continue;
       }
-      if (s.ceiling_tat_tsc > now_tsc + tp.ceiling_tolerance_tsc()) {
+      if (!CeilingConforms(s, tp, now_tsc)) {
         Place(t, now_tsc);  // parks it until its ceiling conforms
         continue;
       }
-      if (assured_phase && s.assured_tat_tsc > now_tsc + tp.assured_tolerance_tsc()) {
+      if (assured_phase && !AssuredConforms(s, tp, now_tsc)) {
         Unlink<&TenantState::assured_link>(assured_list_, t, kInAssured);
         Park(t, s.assured_tat_tsc - tp.assured_tolerance_tsc());
         continue;
@@ -279,15 +275,8 @@ class Scheduler {
       uint32_t cls = 0;
       Packet* pkt = PopNext(t, now_tsc, sink, cls, budget);
       if (pkt == nullptr) continue;  // only expired packets were left, or the budget ran out
-      const uint32_t bytes = Traits::WireLength(pkt) + p.overhead_bytes();
-      Charge(link_tat_tsc_, link_frac_, p.link_rate(), bytes, now_tsc);
-      Charge(s.ceiling_tat_tsc, s.ceiling_frac, tp.ceiling(), bytes, now_tsc);
-      if (assured_phase) {
-        Charge(s.assured_tat_tsc, s.assured_frac, tp.assured(), bytes, now_tsc);
-      } else {
-        s.borrow_credit -= static_cast<int32_t>(bytes);
-      }
-      ChargeClasses(t, cls, bytes);
+      ChargeSend(t, s, tp, cls, Traits::WireLength(pkt) + p.overhead_bytes(), assured_phase,
+                 now_tsc);
       out[n++] = pkt;
       if (s.backlog_mask == 0) {
         Deactivate(t);
@@ -355,9 +344,10 @@ class Scheduler {
   // scheduled overlaps the burst's cache misses: at 1M tenants nearly every
   // line is a miss, and independent loads in a tight loop run at the
   // memory's random-line rate, where the scheduler's dependent steps take
-  // them one or two at a time. Loads, not prefetches: software prefetches
-  // (a burst ahead, 8 frames ahead, all at once) measured nothing on the
-  // development VM, and these measured +26% at 1M tenants
+  // them one or two at a time. Loads, not prefetches: on the development VM
+  // software prefetches of the same lines measured nothing issued just
+  // before, lost when spread over the work, and gained at most 9% with every
+  // burst held back one iteration; these loads measured +26% at 1M tenants
   // (docs/benchmarks.md). 0 for a tenant the profile does not have.
   uint64_t WarmTenant(uint32_t tenant) const {
     if (profile_ == nullptr || tenant >= max_tenants_ || tenant >= profile_->num_tenants())
@@ -469,6 +459,27 @@ class Scheduler {
     frac = static_cast<uint32_t>(sum);
     tat_tsc += cost.tsc + (sum >> 32);
   }
+  static bool CeilingConforms(const TenantState& s, const TenantProfile& tp, uint64_t now_tsc) {
+    return s.ceiling_tat_tsc <= now_tsc + tp.ceiling_tolerance_tsc();
+  }
+  static bool AssuredConforms(const TenantState& s, const TenantProfile& tp, uint64_t now_tsc) {
+    return s.assured_tat_tsc <= now_tsc + tp.assured_tolerance_tsc();
+  }
+  // What tenant t pays for sending `bytes` (overhead included) of class
+  // `cls`: the link and its ceiling, then its guarantee in the assured phase
+  // or its DRR credit when borrowing, then the class credits. The one place
+  // Dequeue and SendNow charge a send.
+  void ChargeSend(uint32_t t, TenantState& s, const TenantProfile& tp, uint32_t cls, uint32_t bytes,
+                  bool assured_phase, uint64_t now_tsc) {
+    Charge(link_tat_tsc_, link_frac_, profile_->link_rate(), bytes, now_tsc);
+    Charge(s.ceiling_tat_tsc, s.ceiling_frac, tp.ceiling(), bytes, now_tsc);
+    if (assured_phase) {
+      Charge(s.assured_tat_tsc, s.assured_frac, tp.assured(), bytes, now_tsc);
+    } else {
+      s.borrow_credit -= static_cast<int32_t>(bytes);
+    }
+    ChargeClasses(t, cls, bytes);
+  }
 
   // ---- intrusive index lists ----------------------------------------------
   template <Link TenantState::*M>
@@ -519,7 +530,7 @@ class Scheduler {
   void Place(uint32_t t, uint64_t now_tsc) {
     TenantState& s = state(t);
     const TenantProfile& tp = profile_->tenant(t);
-    if (s.ceiling_tat_tsc > now_tsc + tp.ceiling_tolerance_tsc()) {
+    if (!CeilingConforms(s, tp, now_tsc)) {
       Unlink<&TenantState::assured_link>(assured_list_, t, kInAssured);
       Unlink<&TenantState::borrow_link>(borrow_list_, t, kInBorrow);
       Park(t, s.ceiling_tat_tsc - tp.ceiling_tolerance_tsc());
@@ -530,7 +541,7 @@ class Scheduler {
       s.flags |= kInBorrow;
     }
     if (tp.assured_cpb_fp == 0) return;
-    if (s.assured_tat_tsc > now_tsc + tp.assured_tolerance_tsc()) {
+    if (!AssuredConforms(s, tp, now_tsc)) {
       Park(t, s.assured_tat_tsc - tp.assured_tolerance_tsc());
     } else if ((s.flags & kInAssured) == 0) {
       PushBack<&TenantState::assured_link>(assured_list_, t);

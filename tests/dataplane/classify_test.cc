@@ -400,15 +400,22 @@ std::shared_ptr<ClassifyTables> Retire(std::shared_ptr<const ClassifyTables>& ta
   return spare;
 }
 
+// Tables for `rules`, retired as the spare, then rewritten in place for
+// `rules` plus `added` (appended to `rules`).
+std::expected<std::shared_ptr<const ClassifyTables>, std::string> RewrittenWithOneMore(
+    std::vector<MatchRule>& rules, const MatchRule& added) {
+  auto a = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, nullptr);
+  if (!a) return a;
+  std::shared_ptr<ClassifyTables> spare = Retire(*a);
+  rules.push_back(added);
+  return ClassifyTables::Update(rules, DscpMap(), 0, nullptr, &spare);
+}
+
 TEST(ClassifyUpdate, OnePrefixAddedWritesOnlyTheDifference) {
   REQUIRE_DPDK();
-  std::vector<MatchRule> rules = HostRules(2000);
-  auto a = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, nullptr);
-  ASSERT_TRUE(a.has_value()) << a.error();
-  std::shared_ptr<ClassifyTables> spare = Retire(*a);
   // Append a tenant at the end of the sort order: no row index moves.
-  rules.push_back(Rule("10.9.0.1/32", 2001));
-  auto b = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, &spare);
+  std::vector<MatchRule> rules = HostRules(2000);
+  auto b = RewrittenWithOneMore(rules, Rule("10.9.0.1/32", 2001));
   ASSERT_TRUE(b.has_value()) << b.error();
   EXPECT_EQ((*b)->origin(), ClassifyTables::Origin::kRewritten);
   EXPECT_EQ((*b)->prefix_writes(), 1u);
@@ -423,11 +430,7 @@ TEST(ClassifyUpdate, OnePrefixAddedWritesOnlyTheDifference) {
 TEST(ClassifyUpdate, PrefixAddedInFrontRepointsNoUnqualifiedPrefix) {
   REQUIRE_DPDK();
   std::vector<MatchRule> rules = HostRules(2000);
-  auto a = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, nullptr);
-  ASSERT_TRUE(a.has_value()) << a.error();
-  std::shared_ptr<ClassifyTables> spare = Retire(*a);
-  rules.push_back(Rule("9.0.0.1/32", 2001));
-  auto b = ClassifyTables::Update(rules, DscpMap(), 0, nullptr, &spare);
+  auto b = RewrittenWithOneMore(rules, Rule("9.0.0.1/32", 2001));
   ASSERT_TRUE(b.has_value()) << b.error();
   EXPECT_EQ((*b)->origin(), ClassifyTables::Origin::kRewritten);
   EXPECT_EQ((*b)->prefix_writes(), 1u);

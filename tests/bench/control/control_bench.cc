@@ -438,7 +438,8 @@ uint64_t StatusKiB(const char* field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.starts_with(field)) return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+    if (line.starts_with(field))
+      return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
   }
   return 0;
 }
@@ -769,8 +770,8 @@ int Run(bool smoke, bool json_out) {
       "{:.1f} MiB in {} ({:.1f} MiB sent), HTTP/1.0 whole body (baseline) {:.1f} MiB in {}: "
       "{:.3f}x",
       mib(scrape->memory_chunked.peak_growth_bytes), Ms(scrape->memory_chunked.seconds),
-      mib(scrape->memory_chunked.wire_bytes),
-      mib(scrape->memory_whole.peak_growth_bytes), Ms(scrape->memory_whole.seconds),
+      mib(scrape->memory_chunked.wire_bytes), mib(scrape->memory_whole.peak_growth_bytes),
+      Ms(scrape->memory_whole.seconds),
       static_cast<double>(scrape->memory_chunked.peak_growth_bytes) /
           static_cast<double>(std::max<uint64_t>(scrape->memory_whole.peak_growth_bytes, 1))));
   if (json_out) fmt::print("{}\n", j.dump());

@@ -177,9 +177,7 @@ void ShaperVariant::Process(rte_mbuf** pkts, const StreamEntry** meta, uint16_t 
     uint64_t loads = 0;
     for (uint16_t i = 0; i < n; ++i) {
       const uint32_t tenant = dataplane::Meta(pkts[i])->tenant;
-      const abi::TenantStats* ts = TenantStatsOf(tenant);
-      loads += sched_->WarmTenant(tenant) + ts->arrival_packets +
-               *abi::QueuedBytesOf(ts, num_classes_, num_classes_ - 1);
+      loads += dataplane::WarmFrame(*sched_, tenant, TenantStatsOf(tenant), num_classes_);
     }
     dataplane::KeepLoads(loads);
   }

@@ -326,7 +326,8 @@ TEST_F(ControlCoreTest, MetricsTextInPiecesIsTheSameText) {
     constexpr size_t kPiece = 2048;
     std::vector<std::string> pieces;
     std::string text = "# prefix\n";
-    core_->WriteMetricsText(all, text, kPiece, [&](std::string& piece) { pieces.push_back(piece); });
+    core_->WriteMetricsText(all, text, kPiece,
+                            [&](std::string& piece) { pieces.push_back(piece); });
     ASSERT_FALSE(pieces.empty());
     EXPECT_EQ(text, pieces.back()) << "the last piece stays in the buffer";
     std::string joined;

@@ -23,7 +23,8 @@ struct Departure {
 // bulk classes (weights 1 and 2), on a 100 Mbit/s link.
 std::unique_ptr<Sim> MakeSim(bool send_now) {
   auto sim = std::make_unique<Sim>(
-      LinkParams{100'000'000, kOverhead, 0}, std::vector<ClassParams>{Latency(200'000), Bulk(1), Bulk(2)},
+      LinkParams{100'000'000, kOverhead, 0},
+      std::vector<ClassParams>{Latency(200'000), Bulk(1), Bulk(2)},
       std::vector<TenantParams>{Tenant(30, 80, 1, 3000), Tenant(30, 80, 2, 3000), Tenant(0, 50)});
   sim->set_send_now(send_now);
   return sim;
